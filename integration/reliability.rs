@@ -1,0 +1,606 @@
+//! Reliability: many containers at once in one `--root`, racing commands on one container,
+//! and berth itself SIGKILLed in the middle of `create`, `delete -f` and `kill KILL`. Every
+//! test ends with a leak check ([`Leaks`]): processes, cgroup directories, mounts and state
+//! entries named after the test's containers must be exactly what they were before.
+//!
+//! Nothing sleeps after a kill or a delete. The only waits are readiness waits before the test
+//! acts, and a short randomized delay before the test SIGKILLs berth (it picks the point of
+//! interruption). Every berth command runs under a deadline.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// The deadline of one berth command in these tests; kill/delete's own deadline is 10 s.
+const LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// `berth --root ROOT args...` under [`LIMIT`], callable from any thread (a [`Runtime`] is not
+/// `Sync`). Panics when the command hangs.
+fn berth(root: &Path, env: &[(String, String)], args: &[&str]) -> Output {
+    let (out, hung) = berth_spawn(root, env, args).finish(LIMIT);
+    assert!(!hung, "berth hung for {LIMIT:?} and was killed:\n{out}");
+    out
+}
+
+fn berth_spawn(root: &Path, env: &[(String, String)], args: &[&str]) -> Background {
+    let mut all: Vec<OsString> = vec!["--root".into(), root.into()];
+    all.extend(args.iter().map(OsString::from));
+    Background::spawn(&berth_bin(), &all, env, None)
+}
+
+/// Everything the test's containers could leave behind, at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Leaks {
+    /// Live (not zombie) processes whose /proc/PID/cgroup mentions the id prefix.
+    procs: BTreeSet<String>,
+    /// Cgroup directories (maxdepth 4) whose name contains the id prefix.
+    cgroups: BTreeSet<String>,
+    /// Lines of /proc/self/mountinfo mentioning the test's scratch directory.
+    mounts: BTreeSet<String>,
+    /// Entries under `--root`, `.locks/NAME` for lock files, `.locks` itself only when empty
+    /// is left out.
+    root: BTreeSet<String>,
+}
+
+impl Leaks {
+    /// `prefix` is a substring of every container id of the test (and of nothing else).
+    fn take(rt: &Runtime, prefix: &str) -> Leaks {
+        let procs = procs_in_cgroups_named(prefix)
+            .into_iter()
+            .map(|pid| {
+                let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                let line = cg
+                    .lines()
+                    .find(|l| l.contains(prefix))
+                    .unwrap_or("")
+                    .to_string();
+                format!("{} in {line}", describe(pid))
+            })
+            .collect();
+        let cgroups = cgroup_dirs_with(prefix)
+            .into_iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let dir = rt.dir.display().to_string();
+        let mounts = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(&dir))
+            .map(String::from)
+            .collect();
+        let mut root: BTreeSet<String> = rt.root_entries().into_iter().collect();
+        if let Ok(entries) = fs::read_dir(rt.root.join(".locks")) {
+            for e in entries.flatten() {
+                root.insert(format!(".locks/{}", e.file_name().to_string_lossy()));
+            }
+        }
+        Leaks {
+            procs,
+            cgroups,
+            mounts,
+            root,
+        }
+    }
+
+    /// What `self` (after) has that `before` had not, described; empty when nothing leaked.
+    fn new_since(&self, before: &Leaks) -> Vec<String> {
+        let mut out = Vec::new();
+        let diff =
+            |what: &str, a: &BTreeSet<String>, b: &BTreeSet<String>, out: &mut Vec<String>| {
+                for x in a.difference(b) {
+                    out.push(format!("{what}: {x}"));
+                }
+            };
+        diff("process", &self.procs, &before.procs, &mut out);
+        diff("cgroup dir", &self.cgroups, &before.cgroups, &mut out);
+        diff("mount", &self.mounts, &before.mounts, &mut out);
+        diff("--root entry", &self.root, &before.root, &mut out);
+        out
+    }
+}
+
+/// Fails with the list of leaks when anything is left that was not there at `before`.
+#[track_caller]
+fn assert_no_leaks(rt: &Runtime, prefix: &str, before: &Leaks, what: &str) {
+    let after = Leaks::take(rt, prefix);
+    let new = after.new_since(before);
+    assert!(
+        new.is_empty(),
+        "{what}: {} leak(s):\n  {}",
+        new.len(),
+        new.join("\n  ")
+    );
+}
+
+/// The id prefix of a runtime's containers: `rt.id(s)` is `it-NAME-s-PID`.
+fn prefix_of(rt: &Runtime) -> String {
+    format!("it-{}-", rt.name)
+}
+
+/// A small deterministic RNG (xorshift64*), seeded per test so that a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform-ish in 0..n.
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+}
+
+/// Runs `a` and `b` in two threads released together by a barrier.
+fn race(root: &Path, env: &[(String, String)], a: Vec<String>, b: Vec<String>) -> (Output, Output) {
+    let barrier = Arc::new(Barrier::new(2));
+    let spawn = |args: Vec<String>| {
+        let barrier = barrier.clone();
+        let root = root.to_path_buf();
+        let env = env.to_vec();
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            barrier.wait();
+            berth(&root, &env, &args)
+        })
+    };
+    let ta = spawn(a);
+    let tb = spawn(b);
+    (ta.join().expect("thread a"), tb.join().expect("thread b"))
+}
+
+fn v(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The container is gone: its state directory and `state` both say so.
+#[track_caller]
+fn assert_gone(rt: &Runtime, id: &str, what: &str) {
+    assert!(
+        !rt.state_dir(id).exists(),
+        "{what}: state directory of {id} left"
+    );
+    let out = rt.run(&["state", id]);
+    assert!(
+        out.code == 1 && out.stderr.contains("container does not exist"),
+        "{what}: state still answers:\n{out}"
+    );
+}
+
+/// A running container `id` whose init is `sleep 1000`; `host` without its own pid namespace.
+fn start_sleeper(rt: &Runtime, id: &str, host: bool) {
+    let mut b = rt.bundle(&["sleep", "1000"]);
+    if host {
+        b.host_pidns();
+    }
+    rt.create_start(id, &b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Load: 20 concurrent lifecycles in one root.
+
+#[test]
+fn load_20_concurrent_lifecycles() {
+    let rt = Runtime::new("rload");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    let mut jobs = Vec::new();
+    for i in 0..20 {
+        let id = rt.id(&format!("c{i}"));
+        let host = i % 2 == 1;
+        let mut b = rt.bundle(&["sleep", "1000"]);
+        if host {
+            b.host_pidns();
+        }
+        jobs.push((id, b.path().to_string(), host));
+    }
+    let started = Instant::now();
+    let barrier = Arc::new(Barrier::new(jobs.len()));
+    let threads: Vec<_> = jobs
+        .into_iter()
+        .map(|(id, bundle, host)| {
+            let root = rt.root.clone();
+            let env = rt.env.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || -> Vec<String> {
+                barrier.wait();
+                let mut errors = Vec::new();
+                let steps: [Vec<&str>; 5] = [
+                    vec!["create", "--bundle", &bundle, &id],
+                    vec!["start", &id],
+                    vec!["exec", "-d", &id, "sleep", "1000"],
+                    vec!["kill", &id, "KILL"],
+                    vec!["delete", &id],
+                ];
+                for args in steps.iter() {
+                    let out = berth(&root, &env, args);
+                    if !out.success() {
+                        errors.push(format!(
+                            "({} pidns)\n{out}",
+                            if host { "host" } else { "private" }
+                        ));
+                        break;
+                    }
+                }
+                if root.join(&id).exists() {
+                    errors.push(format!("{id}: state directory left after delete"));
+                }
+                errors
+            })
+        })
+        .collect();
+    let errors: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("lifecycle thread"))
+        .collect();
+    let elapsed = started.elapsed();
+    assert!(
+        errors.is_empty(),
+        "{} unexpected error(s):\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+    assert_no_leaks(&rt, &prefix, &before, "after 20 concurrent lifecycles");
+    eprintln!("reliability: 20 concurrent lifecycles took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "20 lifecycles took {elapsed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Races on one container.
+
+const REPS: usize = 5;
+
+/// kill says the container is gone or not running: what a kill that lost the race may say.
+fn kill_lost_race(out: &Output) -> bool {
+    out.code == 1
+        && (out.stderr.contains("container does not exist")
+            || out.stderr.contains("container not running"))
+}
+
+#[test]
+fn race_kill_vs_delete_force() {
+    let rt = Runtime::new("rrace-kd");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        start_sleeper(&rt, &id, rep % 2 == 1);
+        let (kill, del) = race(
+            &rt.root,
+            &rt.env,
+            v(&["kill", &id, "KILL"]),
+            v(&["delete", "-f", &id]),
+        );
+        assert!(
+            kill.success() || kill_lost_race(&kill),
+            "rep {rep}: kill:\n{kill}"
+        );
+        del.ok();
+        assert_gone(&rt, &id, &format!("rep {rep}"));
+        assert_no_leaks(
+            &rt,
+            &prefix,
+            &before,
+            &format!("rep {rep}: kill vs delete -f"),
+        );
+    }
+}
+
+#[test]
+fn race_delete_force_twice() {
+    let rt = Runtime::new("rrace-dd");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        start_sleeper(&rt, &id, rep % 2 == 1);
+        let (a, b) = race(
+            &rt.root,
+            &rt.env,
+            v(&["delete", "-f", &id]),
+            v(&["delete", "-f", &id]),
+        );
+        a.ok();
+        b.ok();
+        assert_gone(&rt, &id, &format!("rep {rep}"));
+        assert_no_leaks(
+            &rt,
+            &prefix,
+            &before,
+            &format!("rep {rep}: delete -f twice"),
+        );
+    }
+}
+
+#[test]
+fn race_delete_force_vs_start() {
+    let rt = Runtime::new("rrace-ds");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        let mut b = rt.bundle(&["sleep", "1000"]);
+        if rep % 2 == 1 {
+            b.host_pidns();
+        }
+        rt.run(&["create", "--bundle", b.path(), &id]).ok();
+        let (del, start) = race(
+            &rt.root,
+            &rt.env,
+            v(&["delete", "-f", &id]),
+            v(&["start", &id]),
+        );
+        del.ok();
+        assert!(
+            start.success()
+                || (start.code == 1
+                    && start.stderr.lines().count() == 1
+                    && start.stderr.contains(&id)),
+            "rep {rep}: start must succeed or fail with one line naming the container:\n{start}"
+        );
+        assert_gone(&rt, &id, &format!("rep {rep}"));
+        assert_no_leaks(
+            &rt,
+            &prefix,
+            &before,
+            &format!("rep {rep}: delete -f vs start"),
+        );
+    }
+}
+
+#[test]
+fn race_exec_vs_kill() {
+    let rt = Runtime::new("rrace-ek");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        start_sleeper(&rt, &id, rep % 2 == 1);
+        let (exec, kill) = race(
+            &rt.root,
+            &rt.env,
+            v(&["exec", "-d", &id, "sleep", "1000"]),
+            v(&["kill", &id, "KILL"]),
+        );
+        assert!(
+            exec.code == 0 || exec.code == 255,
+            "rep {rep}: exec:\n{exec}"
+        );
+        kill.ok();
+        rt.run(&["delete", "-f", &id]).ok();
+        assert_gone(&rt, &id, &format!("rep {rep}"));
+        assert_no_leaks(&rt, &prefix, &before, &format!("rep {rep}: exec vs kill"));
+    }
+}
+
+#[test]
+fn race_pause_vs_kill() {
+    let rt = Runtime::new("rrace-pk");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        start_sleeper(&rt, &id, rep % 2 == 1);
+        let (pause, kill) = race(
+            &rt.root,
+            &rt.env,
+            v(&["pause", &id]),
+            v(&["kill", &id, "KILL"]),
+        );
+        assert!(
+            pause.success() || (pause.code == 1 && pause.stderr.lines().count() == 1),
+            "rep {rep}: pause:\n{pause}"
+        );
+        kill.ok();
+        assert!(
+            kill.elapsed < Duration::from_secs(5),
+            "rep {rep}: kill took {:?}",
+            kill.elapsed
+        );
+        rt.run(&["delete", "-f", &id]).ok();
+        assert_gone(&rt, &id, &format!("rep {rep}"));
+        assert_no_leaks(&rt, &prefix, &before, &format!("rep {rep}: pause vs kill"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. berth SIGKILLed mid-command; a fresh `delete -f` finishes the job.
+
+/// Spawns `args`, waits until `ready` holds (at most 10 s; readiness, before acting), then
+/// `delay_us` more, and SIGKILLs berth. Returns berth's output (killed or finished).
+fn interrupt(rt: &Runtime, args: &[&str], ready: impl Fn() -> bool, delay_us: u64) -> Output {
+    let bg = berth_spawn(&rt.root, &rt.env, args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    std::thread::sleep(Duration::from_micros(delay_us));
+    bg.signal(libc::SIGKILL);
+    let (out, hung) = bg.finish(LIMIT);
+    assert!(!hung, "berth did not end after SIGKILL:\n{out}");
+    out
+}
+
+/// The cgroup directories named after `id` with the tasks they list, and the processes whose
+/// /proc/PID/cgroup names it: for a failure message.
+fn describe_left(id: &str) -> String {
+    let mut out = Vec::new();
+    for top in cgroup_dirs_with(id) {
+        for d in dirs_deepest_first(&top) {
+            let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            let tasks = fs::read_to_string(d.join("tasks")).unwrap_or_default();
+            let frozen = fs::read_to_string(d.join("freezer.state"))
+                .or_else(|_| fs::read_to_string(d.join("cgroup.freeze")))
+                .unwrap_or_default();
+            out.push(format!(
+                "{} procs [{}] tasks [{}] frozen [{}]",
+                d.display(),
+                procs.split_whitespace().collect::<Vec<_>>().join(" "),
+                tasks.split_whitespace().collect::<Vec<_>>().join(" "),
+                frozen.trim()
+            ));
+        }
+    }
+    for pid in procs_in_cgroups_named(id) {
+        let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        out.push(format!("process {} wchan {wchan}", describe(pid)));
+    }
+    out.join("; ")
+}
+
+/// After the interruption: a fresh `delete -f` exits 0 and nothing is left.
+#[track_caller]
+fn finish_and_check(rt: &Runtime, id: &str, prefix: &str, before: &Leaks, what: &str) {
+    let state_files: Vec<String> = fs::read_dir(rt.state_dir(id))
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let left_before = describe_left(id);
+    let out = rt.run(&["delete", "-f", id]);
+    let what =
+        format!("{what}\n  before delete -f: state dir files {state_files:?}; {left_before}");
+    let what = what.as_str();
+    assert!(
+        out.success(),
+        "{what}: delete -f after the interruption:\n{out}\n  what is left: {}",
+        describe_left(id)
+    );
+    assert_gone(rt, id, what);
+    assert_no_leaks(rt, prefix, before, what);
+}
+
+/// After `create` is SIGKILLed, libcontainer's orphaned intermediate process carries on (makes
+/// and joins the cgroups, forks `youki:[2:INIT]`, which then waits forever on its sync socket):
+/// the `delete -f` that follows must find and kill it, and leave nothing behind.
+#[test]
+fn interrupted_create() {
+    let rt = Runtime::new("rint-create");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    let mut rng = Rng::new(0x5eed_c4ea7e);
+    let mut killed = 0;
+    for rep in 0..2 * REPS {
+        let id = rt.id(&format!("r{rep}"));
+        let mut b = rt.bundle(&["sleep", "1000"]);
+        if rep % 2 == 1 {
+            b.host_pidns();
+        }
+        let state_dir = rt.state_dir(&id);
+        // Half the points: as soon as the state directory appears (plus up to 20 ms); the
+        // other half: anywhere in the first 40 ms after berth starts.
+        let (ready, delay): (Box<dyn Fn() -> bool>, u64) = if rep < REPS {
+            (Box::new(move || state_dir.exists()), rng.below(20_000))
+        } else {
+            (Box::new(|| true), rng.below(40_000))
+        };
+        let out = interrupt(&rt, &["create", "--bundle", b.path(), &id], ready, delay);
+        if out.code == 128 + libc::SIGKILL {
+            killed += 1;
+        }
+        finish_and_check(
+            &rt,
+            &id,
+            &prefix,
+            &before,
+            &format!(
+                "rep {rep}: create killed after {delay} us (berth exit {})",
+                out.code
+            ),
+        );
+    }
+    eprintln!(
+        "reliability: create interrupted {killed} of {} times",
+        2 * REPS
+    );
+}
+
+/// A running container of init plus 100 sleeping children; returns when all 101 run.
+fn start_hundred(rt: &Runtime, id: &str, host: bool) {
+    let mut b = rt.bundle(&strs(&sleepers(100)));
+    if host {
+        b.host_pidns();
+    }
+    rt.create_start(id, &b);
+    rt.wait_for_pids_within(id, 101, Duration::from_secs(30));
+}
+
+fn interrupted_teardown(name: &str, cmd: &[&str], seed: u64) {
+    let rt = Runtime::new(name);
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    let mut rng = Rng::new(seed);
+    let mut killed = 0;
+    for rep in 0..REPS {
+        let id = rt.id(&format!("r{rep}"));
+        let host = rep % 2 == 1;
+        start_hundred(&rt, &id, host);
+        let mut args = cmd.to_vec();
+        args.push(&id);
+        if cmd[0] == "kill" {
+            args.push("KILL");
+        }
+        // Teardown of 100 processes takes a few ms to a few tens: interrupt somewhere in there.
+        let delay = rng.below(30_000);
+        let out = interrupt(&rt, &args, || true, delay);
+        if out.code == 128 + libc::SIGKILL {
+            killed += 1;
+        } else {
+            assert!(
+                out.success(),
+                "rep {rep}: {} (not interrupted) failed:\n{out}",
+                cmd.join(" ")
+            );
+        }
+        finish_and_check(
+            &rt,
+            &id,
+            &prefix,
+            &before,
+            &format!(
+                "rep {rep} ({} pidns): {} killed after {delay} us (berth exit {})",
+                if host { "host" } else { "private" },
+                cmd.join(" "),
+                out.code
+            ),
+        );
+    }
+    eprintln!(
+        "reliability: {} interrupted {killed} of {REPS} times",
+        cmd.join(" ")
+    );
+}
+
+#[test]
+fn interrupted_delete_force() {
+    interrupted_teardown("rint-delete", &["delete", "-f"], 0xde1e7e);
+}
+
+#[test]
+fn interrupted_kill() {
+    interrupted_teardown("rint-kill", &["kill"], 0x4b111);
+}

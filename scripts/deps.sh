@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what building and testing berth needs on a fresh Debian machine (as root):
+# a Rust toolchain must already be there (rustup); everything else comes from Debian.
+#   busybox-static  the root filesystem of every test container
+#   libseccomp-dev, pkg-config  libcontainer's seccomp support links libseccomp
+#   bats, jq        the bats suite
+#   runc, crun      the runtimes berth is compared with (bats against runc/crun, benchmarks)
+set -eu
+need=
+for pkg in busybox-static libseccomp-dev pkg-config bats jq runc crun util-linux procps; do
+	dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+	echo "deps: installing$need"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq $need >/dev/null
+fi
+command -v cargo >/dev/null || { echo "deps: cargo not found: install Rust with rustup" >&2; exit 1; }

@@ -1,0 +1,59 @@
+#!/bin/bash
+# berth's whole test suite, as CI runs it (needs root):
+#   unit tests; the Rust integration tests and the bats suite in each cgroup layout (the
+#   machine's own, cgroup v2 alone, cgroup v1 alone), the bats suite once per teardown wait
+#   strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh).
+#   Ends with one "N passed, N failed" line.
+# Environment: LAYOUTS="native v2 legacy", STRATEGIES="pidfd poll" narrow the matrix;
+#   SKIP_CLIENTS=1 skips the client tests.
+set -u
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+sh scripts/deps.sh || exit 1
+cargo build --quiet --all-targets || exit 1
+view=scripts/cgroup-view
+log=$(mktemp -d /tmp/berth-test.XXXXXX)
+passed=0
+failed=0
+failures=()
+
+# run NAME CMD...: runs one suite, keeps its output, counts its tests.
+run() {
+	local name=$1
+	shift
+	echo "== $name"
+	"$@" 2>&1 | tee "$log/$name.out"
+	local rc=${PIPESTATUS[0]}
+	local p f
+	p=$(grep -cE '^ok ' "$log/$name.out")
+	f=$(grep -cE '^not ok ' "$log/$name.out")
+	p=$((p + $(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log/$name.out" | awk '{s+=$4} END {print s+0}')))
+	f=$((f + $(grep -oE '[0-9]+ failed;' "$log/$name.out" | awk '{s+=$1} END {print s+0}')))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$rc" -eq 0 ] || failures+=("$name")
+}
+
+run unit cargo test --quiet --bin berth
+for layout in ${LAYOUTS:-native v2 legacy}; do
+	run "integration-$layout" "$view" "$layout" -- cargo test --quiet --test integration -- --test-threads 2
+	for strategy in ${STRATEGIES:-pidfd poll}; do
+		run "bats-$layout-$strategy" "$view" "$layout" -- env BERTH_WAIT="$strategy" bats bats/
+	done
+done
+
+# berth as the runtime of containerd (ctr, docker) and podman; installs them from Debian.
+[ -n "${SKIP_CLIENTS:-}" ] || run clients env BERTH="$repo/target/debug/berth" bash integration/clients.sh
+
+leftover=$(find /sys/fs/cgroup -maxdepth 4 -type d \( -name '*:youki:*' -o -name '*bt-*' -o -name '*it-*' \) 2>/dev/null | head -5)
+if [ -n "$leftover" ]; then
+	echo "leaked cgroups after the suites:"
+	echo "$leftover"
+	failed=$((failed + 1))
+	failures+=("leak-check")
+fi
+rm -rf "$log"
+[ ${#failures[@]} -eq 0 ] || echo "failing suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]

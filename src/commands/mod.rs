@@ -1,0 +1,110 @@
+//! One module per subcommand: its clap arguments and a short function that calls the work in
+//! `launch`, `lifecycle` or `container`. Each returns the exit status on success.
+
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::container::Root;
+
+pub mod create;
+pub mod delete;
+pub mod events;
+pub mod exec;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod pause;
+pub mod ps;
+pub mod resume;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod stop;
+pub mod unsupported;
+pub mod update;
+
+/// What every subcommand gets from the global flags.
+pub struct Context {
+    pub root: Root,
+    pub systemd_cgroup: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (it waits for `start`)
+    Create(create::Args),
+    /// Start a created container
+    Start(start::Args),
+    /// Create and start a container
+    Run(run::Args),
+    /// Print the state of a container as JSON
+    State(state::Args),
+    /// List containers
+    List(list::Args),
+    /// Send a signal to a container; KILL returns only when every process has exited
+    Kill(kill::Args),
+    /// Stop a container: TERM to every process, KILL after a grace period, all synchronous
+    Stop(stop::Args),
+    /// Delete a container and everything it holds
+    Delete(delete::Args),
+    /// Run a new process in a container
+    Exec(exec::Args),
+    /// List the processes of a container
+    Ps(ps::Args),
+    /// Suspend every process of a container
+    Pause(pause::Args),
+    /// Resume a paused container
+    Resume(resume::Args),
+    /// Write a default config.json
+    Spec(spec::Args),
+    /// Print what this runtime supports, as JSON
+    Features(features::Args),
+    /// Print a container's resource usage
+    Events(events::Args),
+    /// Change a container's resource limits
+    Update(update::Args),
+    /// Not supported by berth
+    Checkpoint(unsupported::Args),
+    /// Not supported by berth
+    Restore(unsupported::Args),
+}
+
+impl Command {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<i32> {
+        match self {
+            Command::Create(a) => create::run(ctx, a),
+            Command::Start(a) => start::run(ctx, a),
+            Command::Run(a) => run::run(ctx, a),
+            Command::State(a) => state::run(ctx, a),
+            Command::List(a) => list::run(ctx, a),
+            Command::Kill(a) => kill::run(ctx, a),
+            Command::Stop(a) => stop::run(ctx, a),
+            Command::Delete(a) => delete::run(ctx, a),
+            Command::Exec(a) => exec::run(ctx, a),
+            Command::Ps(a) => ps::run(ctx, a),
+            Command::Pause(a) => pause::run(ctx, a),
+            Command::Resume(a) => resume::run(ctx, a),
+            Command::Spec(a) => spec::run(ctx, a),
+            Command::Features(a) => features::run(ctx, a),
+            Command::Events(a) => events::run(ctx, a),
+            Command::Update(a) => update::run(ctx, a),
+            Command::Checkpoint(_) => unsupported::run("checkpoint"),
+            Command::Restore(_) => unsupported::run("restore"),
+        }
+    }
+}
+
+/// Durations on the command line: `10s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs >= 0.0 && secs.is_finite() {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+/// The default deadline of every teardown wait.
+pub const DEFAULT_TIMEOUT: &str = "10s";

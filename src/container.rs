@@ -1,0 +1,357 @@
+//! Finding a container under `--root`: id validation, the per-container lock, its state.
+//!
+//! libcontainer keeps `state.json` (and `youki_config.json`) in `ROOT/ID/`; berth adds
+//! `berth.json` with what teardown needs and libcontainer does not record: init's start time
+//! (so that a reused pid is never taken for init), the rootfs, and the cgroup path.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use libcontainer::config::YoukiConfig;
+use libcontainer::container::{ContainerStatus, State};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::teardown::process::Stat;
+use crate::teardown::{Cgroups, Proc, Strategy};
+
+pub const DEFAULT_ROOT: &str = "/run/berth";
+const META_FILE: &str = "berth.json";
+const STATE_FILE: &str = "state.json";
+const LOCK_DIR: &str = ".locks";
+
+/// runc's rule: letters, digits and `_ + - .`, not `.` or `..`; berth also caps the length at
+/// what one directory name can hold.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 255
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+    if !ok {
+        bail!("invalid container ID format: {id:?}");
+    }
+    Ok(())
+}
+
+/// The state directory given by `--root`.
+#[derive(Debug, Clone)]
+pub struct Root {
+    pub path: PathBuf,
+}
+
+impl Root {
+    pub fn new(path: &Path) -> Root {
+        Root {
+            path: path.to_path_buf(),
+        }
+    }
+
+    pub fn ensure(&self) -> Result<()> {
+        fs::create_dir_all(self.path.join(LOCK_DIR))
+            .with_context(|| format!("cannot create state directory {}", self.path.display()))
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    /// Takes the container's lock, waiting for whoever holds it. Every command that changes a
+    /// container holds it, so that racing calls (kill against delete, say) run one at a time.
+    pub fn lock(&self, id: &str) -> Result<Lock> {
+        validate_id(id)?;
+        self.ensure()?;
+        let path = self.path.join(LOCK_DIR).join(id);
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .with_context(|| format!("cannot open lock {}", path.display()))?;
+            lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))?;
+            // A delete unlinks the lock file while holding it; whoever was waiting on the old
+            // inode must start over on the new one.
+            let held = file.metadata()?;
+            match fs::symlink_metadata(&path) {
+                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
+                    return Ok(Lock {
+                        _file: file,
+                        path,
+                        container: self.dir(id),
+                    })
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// The ids of every container, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).context(format!("cannot read {}", self.path.display())),
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| validate_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A POSIX record lock (fcntl F_SETLKW) on the whole file. Unlike flock(2) and OFD locks, it
+/// belongs to this process alone: the container processes that `create` and `exec` fork do
+/// not inherit it, so it is released when berth exits even while they live on.
+fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed flock is a valid value; the fields set select a write lock on the
+    // whole file.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    loop {
+        // SAFETY: fcntl with F_SETLKW reads the flock struct we own.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &fl) } == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// A held container lock; released on drop. When the container does not exist (any more, or
+/// never did: a failed create, a kill of an unknown id) its lock file is unlinked first, so
+/// lock files never outlive their containers. Only the holder unlinks, and a waiter that then
+/// gets the old inode starts over (see [`Root::lock`]).
+pub struct Lock {
+    _file: File,
+    path: PathBuf,
+    container: PathBuf,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.container.exists() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What berth records beside libcontainer's state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Meta {
+    pub init_start_time: Option<u64>,
+    pub rootfs: PathBuf,
+    pub cgroup_path: PathBuf,
+    pub private_pidns: bool,
+}
+
+/// What `state` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// One container as found on disk.
+pub struct Container {
+    pub id: String,
+    pub dir: PathBuf,
+    pub state: State,
+    pub meta: Option<Meta>,
+}
+
+impl Container {
+    /// Reads container `id`. A missing directory is `container does not exist`; a state file
+    /// that cannot be read says so (and `delete -f` can still clean up after it).
+    pub fn load(root: &Root, id: &str) -> Result<Container> {
+        validate_id(id)?;
+        let dir = root.dir(id);
+        let state_path = dir.join(STATE_FILE);
+        let text = match fs::read(&state_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                bail!("container does not exist")
+            }
+            Err(e) => bail!("cannot read container state {}: {e}", state_path.display()),
+        };
+        let state: State = serde_json::from_slice(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "container state {} is corrupt ({e}); `delete -f` removes it",
+                state_path.display()
+            )
+        })?;
+        let meta = fs::read(dir.join(META_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_slice(&t).ok());
+        Ok(Container {
+            id: id.to_string(),
+            dir,
+            state,
+            meta,
+        })
+    }
+
+    /// Init's pid as recorded, whether or not it still runs.
+    pub fn recorded_pid(&self) -> Option<i32> {
+        self.state.pid.filter(|p| *p > 0)
+    }
+
+    /// A handle on init when it still runs (a reused pid does not count).
+    pub fn init(&self, strategy: Strategy) -> Option<Proc> {
+        let pid = self.recorded_pid()?;
+        let start = self.meta.as_ref().and_then(|m| m.init_start_time);
+        Proc::open(pid, strategy == Strategy::Pidfd, start)
+            .ok()
+            .flatten()
+    }
+
+    /// Whether init runs, judged by /proc alone (cheap, for `state` and `list`).
+    pub fn init_running(&self) -> bool {
+        let Some(pid) = self.recorded_pid() else {
+            return false;
+        };
+        let expected = self.meta.as_ref().and_then(|m| m.init_start_time);
+        Stat::read(pid).is_some_and(|s| !s.exited() && expected.is_none_or(|e| e == s.start_time))
+    }
+
+    pub fn status(&self) -> Status {
+        if !self.init_running() {
+            return Status::Stopped;
+        }
+        match self.state.status {
+            ContainerStatus::Creating => Status::Creating,
+            ContainerStatus::Created => Status::Created,
+            ContainerStatus::Running => Status::Running,
+            ContainerStatus::Paused => Status::Paused,
+            ContainerStatus::Stopped => Status::Stopped,
+        }
+    }
+
+    /// The cgroup path libcontainer put the container in.
+    pub fn cgroup_path(&self) -> PathBuf {
+        if let Some(meta) = &self.meta {
+            return meta.cgroup_path.clone();
+        }
+        YoukiConfig::load(&self.dir)
+            .map(|c| c.cgroup_path)
+            .unwrap_or_else(|_| default_cgroup_path(&self.id))
+    }
+
+    pub fn cgroups(&self) -> Result<Cgroups> {
+        Cgroups::locate(&self.cgroup_path()).context("cannot find the container's cgroups")
+    }
+
+    /// Whether init has a PID namespace of its own (unknown: no).
+    pub fn private_pidns(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.private_pidns)
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.meta
+            .as_ref()
+            .map(|m| m.rootfs.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
+        self.state.status = status;
+        let data = serde_json::to_vec(&self.state)?;
+        write_atomic(&self.dir.join(STATE_FILE), &data).context("cannot save container state")
+    }
+
+    pub fn save_meta(dir: &Path, meta: &Meta) -> Result<()> {
+        write_atomic(&dir.join(META_FILE), &serde_json::to_vec(meta)?)
+            .context("cannot save container metadata")
+    }
+}
+
+/// libcontainer's cgroup path for a container whose config.json names none.
+pub fn default_cgroup_path(id: &str) -> PathBuf {
+    PathBuf::from(format!(":youki:{id}"))
+}
+
+/// A container as `state` and `list` show it (runc's field names and order).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::HashMap<String, String>>,
+    #[serde(skip)]
+    pub creator: Option<u32>,
+}
+
+impl Report {
+    /// `list` shows the creator's user name (`state` leaves `owner` empty, as runc does).
+    pub fn list_owner(&self) -> String {
+        let uid = self.creator.unwrap_or(0);
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_else(|| format!("#{uid}"))
+    }
+}
+
+impl Container {
+    pub fn report(&self) -> Report {
+        let status = self.status();
+        Report {
+            oci_version: self.state.oci_version.clone(),
+            id: self.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.recorded_pid().unwrap_or(0)
+            },
+            status: status.as_str().to_string(),
+            bundle: self.state.bundle.clone(),
+            rootfs: self.rootfs(),
+            created: self
+                .state
+                .created
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+                .unwrap_or_default(),
+            owner: String::new(),
+            annotations: self.state.annotations.clone().filter(|a| !a.is_empty()),
+            creator: self.state.creator,
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Starting processes: create, start, run and exec over libcontainer, and the foreground wait
+//! that forwards signals and returns the process's exit status. Knows nothing of the command
+//! line.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container as LcContainer;
+use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use rustix::event::{PollFd, PollFlags};
+
+use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
+use crate::fsutil::write_atomic;
+use crate::lifecycle;
+use crate::teardown::process::Stat;
+use crate::teardown::{Cgroups, Options, Proc};
+use crate::tty::{self, ConsoleSocket};
+
+/// Everything `create` and `run` take.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+    /// The caller waits for init (foreground `run`): init stays berth's child.
+    pub foreground: bool,
+}
+
+/// How long cleaning up after a failed create may take.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `create`: the container's processes and cgroups, waiting for `start`. On failure nothing is
+/// left behind: no state directory, no cgroup, no process.
+pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
+    let _lock = root.lock(id)?;
+    let dir = root.dir(id);
+    if dir.exists() {
+        bail!("container with given ID already exists");
+    }
+    let bundle = fs::canonicalize(&opts.bundle)
+        .with_context(|| format!("bundle {}", opts.bundle.display()))?;
+    let spec = load_spec(&bundle)?;
+    let cgroup_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .unwrap_or_else(|| default_cgroup_path(id));
+    if !opts.systemd_cgroup {
+        Cgroups::locate(&cgroup_path).context("invalid cgroupsPath")?;
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        check_parent_dir(pid_file, "pid file")?;
+    }
+    let result = build_init(root, id, &bundle, opts).and_then(|pid| {
+        let meta = Meta {
+            init_start_time: Stat::read(pid).map(|s| s.start_time),
+            rootfs: rootfs_of(&spec, &bundle),
+            cgroup_path: cgroup_path.clone(),
+            private_pidns: spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|ns| {
+                    ns.iter()
+                        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+                }),
+        };
+        Container::save_meta(&dir, &meta)?;
+        if let Some(pid_file) = &opts.pid_file {
+            write_pid_file(pid_file, pid)?;
+        }
+        Ok(pid)
+    });
+    result.inspect_err(|_| {
+        // libcontainer removes what it made when the build itself fails, but a process that
+        // already runs, or a later failure here, needs the teardown engine.
+        let _ = lifecycle::purge(&dir, &cgroup_path, &Options::new(CLEANUP_TIMEOUT));
+    })
+}
+
+fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<i32> {
+    root.ensure()?;
+    let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(&root.path)?
+        .with_console_socket(opts.console_socket.as_ref())
+        .with_preserved_fds(opts.preserve_fds)
+        .validate_id()?
+        .as_init(bundle)
+        .with_systemd(opts.systemd_cgroup)
+        // libcontainer wants a console socket exactly when detached: a foreground run that
+        // attaches the caller's terminal goes through berth's own socket, so it counts as one.
+        .with_detach(!opts.foreground || opts.console_socket.is_some())
+        .with_no_pivot(opts.no_pivot)
+        .build()?;
+    container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or_else(|| anyhow!("container has no init process"))
+}
+
+fn load_spec(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    // serde_json's own error names the field, line and column; oci-spec's loader loses them.
+    let spec: Spec = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("{} is not a valid OCI config: {e}", path.display()))?;
+    if spec.process().is_none() {
+        bail!("{}: process is missing", path.display());
+    }
+    if spec.root().is_none() {
+        bail!("{}: root is missing", path.display());
+    }
+    Ok(spec)
+}
+
+fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    fs::canonicalize(bundle.join(&root)).unwrap_or(root)
+}
+
+fn check_parent_dir(path: &Path, what: &str) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        bail!(
+            "{what} {}: directory {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
+}
+
+/// The bare pid, no newline, written to a temporary file and renamed.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    write_atomic(&path, pid.to_string().as_bytes())
+        .with_context(|| format!("cannot write pid file {}", path.display()))
+}
+
+/// `start`: lets a created container's init run its program.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let c = Container::load(root, id)?;
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+        Status::Creating => bail!("cannot start a container that is still being created"),
+    }
+    let mut lc = LcContainer::load(c.dir.clone())?;
+    lc.start()?;
+    Ok(())
+}
+
+/// `run`: create and start; in the foreground wait for init, forwarding signals, then delete
+/// the container (unless `keep`) and return init's exit status.
+pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i32> {
+    let wants_terminal = opts.foreground
+        && opts.console_socket.is_none()
+        && load_spec(&opts.bundle)?
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            == Some(true);
+    let console = wants_terminal
+        .then(|| own_console_socket(root, id))
+        .transpose()?;
+    let mut opts = opts.clone();
+    if let Some(console) = &console {
+        opts.console_socket = Some(console.path().to_path_buf());
+    }
+    let opts = &opts;
+    let pid = create(root, id, opts)?;
+    if let Err(e) = start(root, id) {
+        let _ = lifecycle::delete(root, id, true, CLEANUP_TIMEOUT);
+        return Err(e);
+    }
+    if !opts.foreground {
+        return Ok(0);
+    }
+    let master = console.map(ConsoleSocket::master).transpose();
+    let status = master.and_then(|m| wait_foreground(pid, m));
+    if !keep {
+        lifecycle::delete(root, id, true, CLEANUP_TIMEOUT)?;
+    }
+    status
+}
+
+/// Everything `exec` takes beyond the container id.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub process_file: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    pub tty: bool,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub cgroup: Option<String>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub ignore_paused: bool,
+}
+
+/// `exec`: a new process in a running container. Returns its exit status (foreground) or 0.
+pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
+    let lock = root.lock(id)?;
+    let c = Container::load(root, id)?;
+    match c.status() {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused)"),
+        _ => bail!("cannot exec in a stopped container"),
+    }
+    if let Some(pid_file) = &opts.pid_file {
+        check_parent_dir(pid_file, "pid file")?;
+    }
+    let process = exec_process(&c, opts)?;
+    let wants_terminal =
+        !opts.detach && opts.console_socket.is_none() && process.terminal() == Some(true);
+    let console = wants_terminal
+        .then(|| own_console_socket(root, id))
+        .transpose()?;
+    let console_path = console
+        .as_ref()
+        .map(|c| c.path().to_path_buf())
+        .or(opts.console_socket.clone());
+    let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
+    write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
+        .with_root_path(&root.path)
+        .and_then(|b| {
+            b.with_console_socket(console_path.as_ref())
+                .with_preserved_fds(opts.preserve_fds)
+                .as_tenant()
+                .with_process(Some(&process_path))
+                .with_detach(opts.detach || console_path.is_some())
+                .with_sub_cgroup(opts.cgroup.clone())
+                .with_ignore_paused(opts.ignore_paused)
+                .build()
+        });
+    let _ = fs::remove_file(&process_path);
+    let pid = built?.as_raw();
+    drop(lock);
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    let master = console.map(ConsoleSocket::master).transpose()?;
+    wait_foreground(pid, master)
+}
+
+/// A console socket of berth's own, for a foreground process that wants a terminal.
+fn own_console_socket(root: &Root, id: &str) -> Result<ConsoleSocket> {
+    root.ensure()?;
+    ConsoleSocket::listen(
+        &root
+            .path
+            .join(format!(".console-{id}-{}.sock", std::process::id())),
+    )
+}
+
+/// The process to exec: `--process FILE` as given, or the container's own process with the
+/// command line's changes (runc's rule: args, env, cwd, user, terminal, caps).
+fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
+    if let Some(file) = &opts.process_file {
+        let text = fs::read(file).with_context(|| format!("process file {}", file.display()))?;
+        return serde_json::from_slice(&text).map_err(|e| {
+            anyhow!(
+                "process file {} is not a valid process: {e}",
+                file.display()
+            )
+        });
+    }
+    if opts.args.is_empty() {
+        bail!("exec needs a command to run, or --process");
+    }
+    let spec = load_spec(&c.state.bundle)?;
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(opts.args.clone()));
+    p.set_terminal(Some(opts.tty));
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    let overrides: HashMap<&str, &String> = opts
+        .env
+        .iter()
+        .map(|e| (e.split('=').next().unwrap_or(""), e))
+        .collect();
+    env.retain(|e| !overrides.contains_key(e.split('=').next().unwrap_or("")));
+    env.extend(opts.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(cwd) = &opts.cwd {
+        if !cwd.is_absolute() {
+            bail!("--cwd {} must be an absolute path", cwd.display());
+        }
+        p.set_cwd(cwd.clone());
+    }
+    if let Some((uid, gid)) = opts.user {
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        user.set_gid(gid.unwrap_or(0));
+        p.set_user(user);
+    }
+    if !opts.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(opts.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !opts.caps.is_empty() {
+        let caps = p.capabilities().clone().unwrap_or_default();
+        let (mut bounding, mut effective, mut permitted) = (
+            caps.bounding().clone(),
+            caps.effective().clone(),
+            caps.permitted().clone(),
+        );
+        for name in &opts.caps {
+            let cap: Capability = name
+                .parse()
+                .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+            for set in [&mut bounding, &mut effective, &mut permitted] {
+                set.get_or_insert_with(Default::default).insert(cap);
+            }
+        }
+        let mut caps = caps;
+        caps.set_bounding(bounding)
+            .set_effective(effective)
+            .set_permitted(permitted);
+        p.set_capabilities(Some(caps));
+    }
+    if opts.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &opts.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    Ok(p)
+}
+
+/// Waits for `pid` (berth's child), forwarding every signal berth receives to it through its
+/// pidfd, and with `master` attaches the caller's terminal to the process's; returns its exit
+/// status, or 128+N when signal N killed it.
+pub fn wait_foreground(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
+    let proc = Proc::open(pid, true, None)?;
+    let mut mask = SigSet::all();
+    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGCHLD] {
+        mask.remove(s);
+    }
+    mask.thread_block().context("cannot block signals")?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("cannot create signalfd")?;
+    let _raw = master.as_ref().map(|m| {
+        tty::copy_window_size(m.as_fd());
+        let _ = tty::forward_stdin(m);
+        tty::RawTerminal::enter()
+    });
+    let mut pty_open = master.is_some();
+    if let Some(fd) = proc.as_ref().and_then(Proc::pidfd) {
+        loop {
+            let mut fds = vec![
+                PollFd::new(fd, PollFlags::IN),
+                PollFd::new(&sfd, PollFlags::IN),
+            ];
+            if let (Some(m), true) = (&master, pty_open) {
+                fds.push(PollFd::new(m, PollFlags::IN));
+            }
+            let _ = rustix::event::poll(&mut fds, None);
+            let pty_ready = fds.get(2).is_some_and(|f| !f.revents().is_empty());
+            let exited = !fds[0].revents().is_empty();
+            drop(fds);
+            while let Ok(Some(info)) = sfd.read_signal() {
+                match (info.ssi_signo as i32, &master) {
+                    (libc::SIGWINCH, Some(m)) => tty::copy_window_size(m.as_fd()),
+                    (sig, _) => {
+                        let _ = proc.as_ref().map(|p| p.signal(sig));
+                    }
+                }
+            }
+            if pty_ready {
+                pty_open = master.as_ref().is_some_and(tty::drain_output);
+            }
+            if exited {
+                break;
+            }
+        }
+    }
+    if let Some(m) = &master {
+        // What the process wrote just before it exited is still in the pty.
+        let _ = rustix::fs::fcntl_setfl(m, rustix::fs::OFlags::NONBLOCK);
+        while tty::drain_output(m) {}
+    }
+    let status = loop {
+        match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, code)) => break code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // Not our child (should not happen): its status is lost; report a failure.
+            Err(e) => return Err(anyhow!("cannot wait for process {pid}: {e}")),
+        }
+    };
+    let _ = mask.thread_unblock();
+    Ok(status)
+}

@@ -1,0 +1,251 @@
+//! kill and delete of one container: the container's lock, state and cgroups around the
+//! teardown engine. Knows nothing of the command line.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use libc::SIGKILL;
+use libcontainer::config::YoukiConfig;
+use libcontainer::container::ContainerStatus;
+
+use crate::container::{default_cgroup_path, Container, Root, Status, DEFAULT_ROOT};
+use crate::teardown::{
+    self, wait, Cgroups, Options, Outcome, Proc, Scope, Strategy, Target, Timeout,
+};
+
+#[derive(Debug, Clone, Copy)]
+pub struct KillOptions {
+    pub signal: i32,
+    /// Signal every process of the container, not init alone.
+    pub all: bool,
+    /// Return only when no process of the container is left (always so for SIGKILL).
+    pub wait: bool,
+    pub timeout: Duration,
+}
+
+/// `kill`: see CONTRACT.md. SIGKILL reaches every process of the container, also when init is
+/// gone, and returns only when all have exited.
+pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let mut c = Container::load(root, id)?;
+    let topts = Options::new(opts.timeout);
+    let started = Instant::now();
+    let cgroups = c.cgroups()?;
+    let kill = opts.signal == SIGKILL;
+    let target = target(&c, &cgroups, &topts);
+    if target.init.is_none() && (!kill && !opts.all || cgroups.pids().is_empty()) {
+        if opts.all {
+            return Ok(());
+        }
+        bail!("container not running");
+    }
+    let wait = opts.wait || kill;
+    let scope = if kill || opts.all {
+        Scope::All
+    } else {
+        Scope::Init
+    };
+    let outcome = teardown::signal(target, opts.signal, scope, wait, &topts).map_err(kept)?;
+    debug_outcome("kill", &topts, &outcome, started);
+    if wait && c.state.status != ContainerStatus::Stopped {
+        c.set_status(ContainerStatus::Stopped)?;
+    }
+    Ok(())
+}
+
+/// `stop`: TERM to every process, up to `grace`, then KILL; returns when all are gone.
+pub fn stop(root: &Root, id: &str, grace: Duration, timeout: Duration) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let mut c = Container::load(root, id)?;
+    let topts = Options::new(grace + timeout);
+    let started = Instant::now();
+    let cgroups = c.cgroups()?;
+    let outcome = teardown::stop(target(&c, &cgroups, &topts), grace, &topts).map_err(kept)?;
+    debug_outcome("stop", &topts, &outcome, started);
+    if c.state.status != ContainerStatus::Stopped {
+        c.set_status(ContainerStatus::Stopped)?;
+    }
+    Ok(())
+}
+
+/// `delete [-f]`: kill what is left (a created container, leftovers of a container whose
+/// init is gone, or anything with `force`), remove the cgroups in every hierarchy, run the
+/// poststop hooks, remove the state. A failure keeps the state, so that a retry can finish.
+pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let topts = Options::new(timeout);
+    let started = Instant::now();
+    let dir = root.dir(id);
+    let c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(e) if !dir.exists() => {
+            return if force { Ok(()) } else { Err(e) };
+        }
+        Err(e) => {
+            // A half-made container (no state yet: `container does not exist`, but its
+            // directory is removed) or a corrupt state file (only `-f` cleans that up): what
+            // can be found from the directory alone is killed and removed.
+            let half_made = !dir.join("state.json").exists();
+            if !force && !half_made {
+                return Err(e);
+            }
+            kill_interrupted_launch(root, id, &topts)?;
+            purge(&dir, &cgroup_path_of(&dir, id), &topts)?;
+            return if force { Ok(()) } else { Err(e) };
+        }
+    };
+    if c.state.status == ContainerStatus::Creating {
+        kill_interrupted_launch(root, id, &topts)?;
+    }
+    let status = c.status();
+    if !force && matches!(status, Status::Running | Status::Paused) {
+        bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            status.as_str()
+        );
+    }
+    let cgroups = c.cgroups()?;
+    let outcome = teardown::signal(
+        target(&c, &cgroups, &topts),
+        SIGKILL,
+        Scope::All,
+        true,
+        &topts,
+    )
+    .map_err(kept)?;
+    teardown::remove_cgroups(&cgroups, &topts).context(KEPT)?;
+    run_poststop_hooks(&c);
+    fs::remove_dir_all(&c.dir)
+        .with_context(|| format!("cannot remove state directory {}", c.dir.display()))?;
+    debug_outcome("delete", &topts, &outcome, started);
+    Ok(())
+}
+
+/// Kills whatever runs in `cgroup_path`, removes those cgroups and the state directory `dir`.
+/// For containers whose state cannot be read, and for failed creates.
+pub fn purge(dir: &Path, cgroup_path: &Path, topts: &Options) -> Result<()> {
+    if let Ok(cgroups) = Cgroups::locate(cgroup_path) {
+        teardown::signal(
+            Target::cgroups_only(&cgroups),
+            SIGKILL,
+            Scope::All,
+            true,
+            topts,
+        )?;
+        teardown::remove_cgroups(&cgroups, topts)?;
+    }
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove state directory {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Kills what an interrupted `create` (or `exec`) of container `id` left running: libcontainer's
+/// forks of berth ("youki:[1:INTER]", "youki:[2:INIT]") keep berth's command line, outlive a
+/// SIGKILLed berth, and would create and join the container's cgroups after a delete had
+/// looked there.
+fn kill_interrupted_launch(root: &Root, id: &str, topts: &Options) -> Result<()> {
+    let root_arg = root.path.to_string_lossy().into_owned();
+    let use_pidfd = topts.strategy == Strategy::Pidfd;
+    loop {
+        let procs: Vec<Proc> = launch_forks(id, &root_arg)
+            .into_iter()
+            .filter_map(|pid| Proc::open(pid, use_pidfd, None).ok().flatten())
+            .collect();
+        if procs.is_empty() {
+            return Ok(());
+        }
+        for p in &procs {
+            let _ = p.signal(SIGKILL);
+        }
+        let survivors = wait::wait_gone(procs.iter().collect(), topts.deadline);
+        if let Some(p) = survivors.first() {
+            bail!("{}; {KEPT}", teardown::report::Survivor::describe(p.pid));
+        }
+    }
+}
+
+/// Pids of libcontainer's forks of a berth invocation naming container `id` under `root`.
+fn launch_forks(id: &str, root: &str) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let root_flag = format!("--root={root}");
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("youki:["))
+        })
+        .filter(|pid| {
+            let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let has = |a: &str| args.contains(&a.as_bytes());
+            let same_root = if has("--root") || args.iter().any(|a| a.starts_with(b"--root=")) {
+                has(root) || has(&root_flag)
+            } else {
+                root == DEFAULT_ROOT
+            };
+            has(id) && same_root
+        })
+        .collect()
+}
+
+/// The cgroup path recorded in a container directory, or libcontainer's default.
+pub fn cgroup_path_of(dir: &Path, id: &str) -> std::path::PathBuf {
+    YoukiConfig::load(dir)
+        .map(|c| c.cgroup_path)
+        .unwrap_or_else(|_| default_cgroup_path(id))
+}
+
+/// What a teardown of container `c` acts on: its cgroups and its init, if still running.
+fn target<'a>(c: &Container, cgroups: &'a Cgroups, topts: &Options) -> Target<'a> {
+    Target {
+        cgroups,
+        init: c.init(topts.strategy),
+        private_pidns: c.private_pidns(),
+    }
+}
+
+const KEPT: &str = "the container is kept, retry to finish";
+
+/// A teardown that ran out of time keeps the container: say so, and that a retry finishes it.
+fn kept(e: Timeout) -> anyhow::Error {
+    anyhow!("{e}; {KEPT}")
+}
+
+fn run_poststop_hooks(c: &Container) {
+    let Ok(config) = YoukiConfig::load(&c.dir) else {
+        return;
+    };
+    let Some(hooks) = config.hooks.as_ref() else {
+        return;
+    };
+    let mut state = c.state.clone();
+    state.status = ContainerStatus::Stopped;
+    // runc logs a failing poststop hook and goes on deleting: the container is gone either way.
+    if let Err(e) =
+        libcontainer::hooks::run_hooks(hooks.poststop().as_ref(), Some(&state), None, None, None)
+    {
+        tracing::warn!("poststop hook failed: {e}");
+    }
+}
+
+fn debug_outcome(what: &str, topts: &Options, outcome: &Outcome, started: Instant) {
+    tracing::debug!(
+        "{what}: strategy {}, {} processes, {} rounds, cgroup.kill {}, signalling {:?}, waiting {:?}, total {:?}",
+        topts.strategy.name(),
+        outcome.processes,
+        outcome.rounds,
+        outcome.used_cgroup_kill,
+        outcome.signalling,
+        outcome.waiting,
+        started.elapsed()
+    );
+}

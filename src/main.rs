@@ -1,0 +1,198 @@
+//! berth: a runc-compatible OCI container runtime whose `kill` and `delete -f` are synchronous.
+//!
+//! This file parses the global flags, sets up logging, dispatches to `commands`, and turns an
+//! error into runc's form: one line on stderr, the same line in the JSON log, exit status 1.
+
+mod commands;
+mod container;
+mod fsutil;
+mod launch;
+mod lifecycle;
+mod log;
+mod signal;
+mod teardown;
+mod tty;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser};
+
+use commands::{Command, Context};
+use container::Root;
+
+#[cfg(test)]
+mod tests {
+    use super::runc_wording;
+
+    #[test]
+    fn missing_executable_reads_like_runc() {
+        let lib = "c1: failed to create container: exec process failed with error error in \
+                   executing process : executable 'nope' not found in $PATH";
+        assert_eq!(
+            runc_wording(lib),
+            "c1: failed to create container: exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            runc_wording("container does not exist"),
+            "container does not exist"
+        );
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth",
+    about = "A runc-compatible OCI container runtime whose kill and delete -f are synchronous",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Where container state lives
+    #[arg(long, default_value = container::DEFAULT_ROOT)]
+    root: PathBuf,
+    /// Append log lines (and every error) to this file
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// text or json
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log debug detail to --log
+    #[arg(long)]
+    debug: bool,
+    /// Manage cgroups through systemd
+    #[arg(long)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (auto, true, false)
+    #[arg(long)]
+    rootless: Option<String>,
+    /// Accepted for runc compatibility; checkpoint and restore are not supported
+    #[arg(long)]
+    criu: Option<PathBuf>,
+    /// Print the version
+    #[arg(short = 'v', long = "version", action = ArgAction::SetTrue)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help prints to stdout and succeeds; usage errors exit 1 like runc's.
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    // Library errors must not add backtraces to the one line a user reads.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    let format = if cli.log_format == "json" {
+        log::Format::Json
+    } else {
+        log::Format::Text
+    };
+    if let Err(e) = log::init(cli.log.as_deref(), format, cli.debug) {
+        report_error(&e);
+        return ExitCode::from(1);
+    }
+    if cli.version {
+        print_version();
+        return ExitCode::SUCCESS;
+    }
+    let Some(command) = cli.command else {
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::from(1);
+    };
+    let ctx = Context {
+        root: Root::new(&cli.root),
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let id = command_id(&command);
+    match command.run(&ctx) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            report_error(&match id {
+                Some(id) => e.context(id),
+                None => e,
+            });
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The container a command is about, to name it in its error.
+fn command_id(command: &Command) -> Option<String> {
+    let id = match command {
+        Command::Create(a) => &a.id,
+        Command::Start(a) => &a.id,
+        Command::Run(a) => &a.id,
+        Command::State(a) => &a.id,
+        Command::Kill(a) => &a.id,
+        Command::Stop(a) => &a.id,
+        Command::Delete(a) => &a.id,
+        Command::Ps(a) => &a.id,
+        Command::Pause(a) => &a.id,
+        Command::Resume(a) => &a.id,
+        Command::Events(a) => &a.id,
+        Command::Update(a) => &a.id,
+        // exec names its container itself (it reports its own errors, exit status 255).
+        _ => return None,
+    };
+    Some(id.clone())
+}
+
+fn print_version() {
+    println!("berth version {}", env!("CARGO_PKG_VERSION"));
+    println!("commit: {}", env!("BERTH_COMMIT"));
+    println!("spec: {}", libcontainer::oci_spec::runtime::VERSION);
+}
+
+/// The error as one line: its chain joined by ": ", each part once, newlines folded.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    runc_wording(&parts.join(": "))
+}
+
+/// libcontainer's words for a missing executable, in runc's: docker and podman map
+/// `executable file not found` to exit status 127, and nobody needs "error error in executing".
+fn runc_wording(line: &str) -> String {
+    let mut line = line.replace(
+        "exec process failed with error error in executing process : ",
+        "",
+    );
+    const HEAD: &str = "executable '";
+    const TAIL: &str = "' not found in $PATH";
+    if let Some(start) = line.find(HEAD) {
+        if let Some(len) = line[start + HEAD.len()..].find(TAIL) {
+            let name = line[start + HEAD.len()..start + HEAD.len() + len].to_string();
+            line.replace_range(
+                start..start + HEAD.len() + len + TAIL.len(),
+                &format!("exec: {name:?}: executable file not found in $PATH"),
+            );
+        }
+    }
+    line
+}
+
+/// Prints the error on stderr and appends it to the log as an "error" line.
+pub fn report_error(err: &anyhow::Error) {
+    report_line(&one_line(err));
+}
+
+/// Prints one error line on stderr and appends it to the log as an "error" line.
+pub fn report_line(line: &str) {
+    log::write("error", line);
+    eprintln!("berth: {line}");
+}

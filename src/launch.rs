@@ -22,6 +22,7 @@ use rustix::event::{PollFd, PollFlags};
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
 use crate::lifecycle;
+use crate::signal;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket};
@@ -179,6 +180,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
 /// `run`: create and start; in the foreground wait for init, forwarding signals, then delete
 /// the container (unless `keep`) and return init's exit status.
 pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i32> {
+    if opts.foreground {
+        signal::catch_early();
+    }
     let wants_terminal = opts.foreground
         && opts.console_socket.is_none()
         && load_spec(&opts.bundle)?
@@ -254,6 +258,9 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .map(|c| c.path().to_path_buf())
         .or(opts.console_socket.clone());
+    if !opts.detach {
+        signal::catch_early();
+    }
     let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
@@ -378,6 +385,10 @@ pub fn wait_foreground(pid: i32, master: Option<OwnedFd>) -> Result<i32> {
     mask.thread_block().context("cannot block signals")?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("cannot create signalfd")?;
+    // What arrived before the signals were blocked, in the order of their numbers.
+    for sig in signal::take_caught() {
+        let _ = proc.as_ref().map(|p| p.signal(sig));
+    }
     let _raw = master.as_ref().map(|m| {
         tty::copy_window_size(m.as_fd());
         let _ = tty::forward_stdin(m);

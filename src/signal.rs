@@ -1,4 +1,7 @@
-//! Signal names and numbers, parsed the way runc parses them.
+//! Signal names and numbers, parsed the way runc parses them; and the early catch of the
+//! signals a foreground `run` or `exec` forwards.
+
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use anyhow::{bail, Result};
 
@@ -73,6 +76,69 @@ pub fn parse(text: &str) -> Result<i32> {
         Some(n) if (rtmin..=rtmax).contains(&n) => Ok(n),
         _ => bail!("unknown signal {text:?}"),
     }
+}
+
+/// Signals caught by [`catch_early`] and not yet taken: bit N-1 for signal N.
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+/// berth's pid when it installed the handlers: libcontainer's forks of berth inherit them.
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(sig: libc::c_int) {
+    // SAFETY: getpid, signal and raise are async-signal-safe.
+    unsafe {
+        if libc::getpid() != OWNER.load(Ordering::SeqCst) {
+            // A fork of berth (a container process before its execve): the signal acts as if
+            // berth had never caught it.
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+            return;
+        }
+    }
+    if (1..=MAX_SIGNAL).contains(&sig) {
+        CAUGHT.fetch_or(1 << (sig - 1), Ordering::SeqCst);
+    }
+}
+
+/// From here until the foreground wait blocks them, the signals berth would forward are caught
+/// and remembered rather than killing berth (runc installs its handler before it starts the
+/// process, too), and forwarded once the wait begins: a caller that signals `run` while the
+/// container is being set up must not kill berth half-way. Not caught: KILL and STOP (cannot
+/// be), CHLD, and the faults a bug raises. The container's processes get the default actions:
+/// in a fork of berth the handler restores them and re-raises, and execve resets them.
+pub fn catch_early() {
+    // SAFETY: getpid cannot fail.
+    OWNER.store(unsafe { libc::getpid() }, Ordering::SeqCst);
+    let not_caught = [
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGCHLD,
+        libc::SIGSEGV,
+        libc::SIGBUS,
+        libc::SIGILL,
+        libc::SIGFPE,
+        libc::SIGTRAP,
+        libc::SIGSYS,
+    ];
+    let handler: extern "C" fn(libc::c_int) = record;
+    for sig in (1..=libc::SIGRTMAX()).filter(|s| !not_caught.contains(s)) {
+        // SAFETY: a zeroed sigaction with an async-signal-safe handler (one atomic operation)
+        // and an empty mask; signals glibc reserves for itself fail with EINVAL, harmlessly.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signals caught since [`catch_early`] (or the last call), lowest first; clears them.
+pub fn take_caught() -> Vec<i32> {
+    let bits = CAUGHT.swap(0, Ordering::SeqCst);
+    (1..=MAX_SIGNAL)
+        .filter(|s| bits & (1 << (s - 1)) != 0)
+        .collect()
 }
 
 #[cfg(test)]

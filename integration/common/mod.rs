@@ -42,6 +42,17 @@ pub fn berth_bin() -> PathBuf {
     }
 }
 
+/// Whether `pid` still runs berth's binary (one of libcontainer's forks of berth before it
+/// exec'd the container's process) or is gone (exited, or a zombie).
+pub fn pre_exec_or_gone(pid: i32) -> bool {
+    static BERTH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let berth = BERTH.get_or_init(|| fs::canonicalize(berth_bin()).ok());
+    match fs::read_link(format!("/proc/{pid}/exe")) {
+        Ok(exe) => Some(&exe) == berth.as_ref(),
+        Err(_) => true,
+    }
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -481,8 +492,9 @@ impl Runtime {
     }
 
     /// Readiness, before the test acts: waits (at most `limit`) until `ps` lists at least `n`
-    /// processes, and returns them. A container not there yet (a `run` starting in the
-    /// background) counts as none.
+    /// processes that run the container's programs, and returns them. A container not there
+    /// yet (a `run` starting in the background) counts as none, and so do libcontainer's forks
+    /// of berth that have not yet exec'd the container's process (still berth's binary).
     #[track_caller]
     pub fn wait_for_pids_within(&self, id: &str, n: usize, limit: Duration) -> Vec<i32> {
         let deadline = Instant::now() + limit;
@@ -495,6 +507,7 @@ impl Runtime {
             } else {
                 Vec::new()
             };
+            let pids: Vec<i32> = pids.into_iter().filter(|&p| !pre_exec_or_gone(p)).collect();
             if pids.len() >= n {
                 return pids;
             }

@@ -33,6 +33,8 @@
 #   CLIENTS_TRACE=1          wrap the runtime in integration/clients/trace-runtime.sh: every runtime
 #                            call (argv, exit status, and stdio where it is not the container's) is
 #                            logged and printed under a failing scenario; the whole log is kept
+#   CLIENTS_ONLY=REGEX       only the scenarios whose "client: name" matches (set-up steps always run)
+#   CLIENTS_REPEAT=N         run each scenario N times (to hunt a flaky one)
 #   CLIENTS_KEEP=DIR         copy the logs (client output, daemon logs, runtime trace) to DIR at exit
 #   CLIENTS_TIMEOUT=540      seconds after which the run is aborted (teardown follows)
 #   CLIENTS_NO_INSTALL=1     do not apt-get install anything (fail if a client is missing)
@@ -113,8 +115,14 @@ skip() { # skip NAME REASON
 }
 
 # scenario CLIENT NAME FUNC ARGS...: runs FUNC in a subshell (it fails by exiting non-zero, see fail),
-# cleans up after a failure whatever it registered with track, and prints the TAP line.
+# cleans up after a failure whatever it registered with track, and prints the TAP line; CLIENTS_REPEAT
+# times, when CLIENT: NAME matches CLIENTS_ONLY.
 scenario() {
+	[[ "$1: $2" =~ ${CLIENTS_ONLY:-.} ]] || return 0
+	local r
+	for ((r = 0; r < ${CLIENTS_REPEAT:-1}; r++)); do scenario_once "$@"; done
+}
+scenario_once() {
 	local client=$1 name=$2
 	shift 2
 	n=$((n + 1))
@@ -183,8 +191,10 @@ no_procs() { # no_procs MARKER...
 	local m
 	for m in "$@"; do [ -z "$(procs_of "$m")" ] || return 1; done
 }
-# in_script CMD: run the command line CMD on a new pseudo-terminal (for -t), stdout without \r.
-in_script() { script -qefc "$1" /dev/null | tr -d '\r'; return "${PIPESTATUS[0]}"; }
+# on_pty CMD: runs the command line CMD on a new pseudo-terminal (for -t), stdout without \r,
+# killed after 30 s. Not script(1): what script does depends on the caller's stdin, and it waits
+# for every holder of the terminal to close it.
+on_pty() { python3 "$here/clients/on-pty.py" 30 "$1"; }
 
 # ------------------------------------------------------------------------------------------------
 # What a container leaves behind
@@ -339,11 +349,17 @@ trap teardown EXIT
 trap 'echo "# interrupted"; exit 130' INT
 trap 'echo "# aborted: over ${CLIENTS_TIMEOUT}s (CLIENTS_TIMEOUT)"; exit 124' TERM
 # The watchdog: TERM to this script after CLIENTS_TIMEOUT; killed at exit (its sleep with it).
+# bash runs the TERM trap only once the command it waits for has ended, so the watchdog then
+# kills that command too (the script's children, but for itself).
 (
 	trap 'kill "$s" 2>/dev/null; exit 0' TERM
 	sleep "$CLIENTS_TIMEOUT" &
 	s=$!
-	wait "$s" && kill -TERM $$
+	wait "$s" || exit 0
+	kill -TERM $$
+	for p in $(pgrep -P $$); do
+		[ "$p" = "$BASHPID" ] || kill -KILL "$p"
+	done
 ) 2>/dev/null &
 WATCHDOG=$!
 
@@ -374,7 +390,7 @@ remember_dir /run/libpod
 install_deps() {
 	local need='' pkg
 	for pkg in containerd docker.io podman conmon containernetworking-plugins busybox-static runc \
-		bsdutils procps util-linux iptables tini; do
+		bsdutils procps util-linux iptables tini python3; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 	done
 	[ -z "$need" ] && return 0
@@ -607,7 +623,7 @@ ctr_s_exec() {
 	ctr_run_d "$id" -- sleep "$m"
 	expect_rc 7 c_ctr task exec --fifo-dir "$T/fifo" --exec-id e1 "$id" sh -c 'echo hello-from-exec; exit 7'
 	out | grep -qx hello-from-exec || fail "exec output is not hello-from-exec"
-	must in_script "timeout 20 ${CTRX[*]} task exec --fifo-dir $T/fifo -t --exec-id e2 $id tty"
+	must on_pty "${CTRX[*]} task exec --fifo-dir $T/fifo -t --exec-id e2 $id tty"
 	out | grep -q '^/dev/pts/[0-9]' || fail "exec -t: tty printed no /dev/pts/N"
 	must c_ctr task kill -s SIGKILL "$id"
 	ctr_remove "$id"
@@ -794,7 +810,7 @@ ctr_s_tty() {
 	local id=clx-ctr-$n-tty m
 	m=$(marker)
 	track "$id"
-	must in_script "timeout 20 ${CTRX[*]} run -d -t ${CTR_RUN[*]} $ROOTFS $id sleep $m"
+	must on_pty "${CTRX[*]} run -d -t ${CTR_RUN[*]} $ROOTFS $id sleep $m"
 	wait_for 10 "task $id to run" ctr_is "$id" RUNNING
 	must c_ctr task exec --fifo-dir "$T/fifo" --exec-id e1 "$id" readlink /proc/1/fd/0
 	out | grep -q '^/dev/pts/[0-9]' || fail "init's stdin is $(out), not a pty"
@@ -868,7 +884,7 @@ cleanup_docker() { c_docker rm -f "$1"; }
 cleanup_podman() { c_podman rm -f -t 0 "$1"; }
 # The options of every `docker run` (PODMAN_RUN, podman's, is above).
 DOCKER_RUN=(--runtime "$DOCKER_RT" --network none)
-# cli_argv CLIENT: the client's command line, for a command string (in_script, sh -c).
+# cli_argv CLIENT: the client's command line, for a command string (on_pty, sh -c).
 cli_argv() {
 	case $1 in
 	docker) echo "${DOCKERX[*]}" ;;
@@ -939,7 +955,7 @@ cli_s_exec() {
 	cli_run "$cl" "clx-$cl-$n" -- sleep "$m"
 	expect_rc 7 "c_$cl" exec "$ID" sh -c 'echo hello-from-exec; exit 7'
 	out | grep -qx hello-from-exec || fail "exec output is not hello-from-exec"
-	must in_script "timeout 20 $(cli_argv "$cl") exec -t $ID tty"
+	must on_pty "$(cli_argv "$cl") exec -t $ID tty"
 	out | grep -q '^/dev/pts/[0-9]' || fail "exec -t: tty printed no /dev/pts/N"
 	cli_rmf "$cl" "$ID"
 	assert_clean "$cl" "$ID" "$m"

@@ -11,4 +11,5 @@ mod common;
 mod errors;
 mod lifecycle;
 mod reliability;
+mod stuck;
 mod teardown;

@@ -13,6 +13,11 @@
 
 #![allow(dead_code)]
 
+pub mod fuse;
+mod leaks;
+
+pub use leaks::*;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

@@ -37,6 +37,8 @@ impl Strategy {
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(1);
+/// The first interval after which pidfds are polled afresh (see [`wait_gone`]).
+const RECHECK_START: Duration = Duration::from_millis(10);
 const BACKOFF_CAP: Duration = Duration::from_millis(100);
 
 /// Waits until every process in `procs` is gone or `deadline` passes; returns the survivors.
@@ -45,6 +47,7 @@ pub fn wait_gone(procs: Vec<&Proc>, deadline: Instant) -> Vec<&Proc> {
     let (mut with_fd, mut without_fd): (Vec<&Proc>, Vec<&Proc>) =
         procs.into_iter().partition(|p| p.has_pidfd());
     let mut backoff = BACKOFF_START;
+    let mut recheck = RECHECK_START;
     loop {
         without_fd.retain(|p| !p.gone());
         let now = Instant::now();
@@ -54,7 +57,13 @@ pub fn wait_gone(procs: Vec<&Proc>, deadline: Instant) -> Vec<&Proc> {
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
         if !with_fd.is_empty() {
-            with_fd = still_running(with_fd, timeout);
+            with_fd = still_running(with_fd, timeout.min(recheck));
+            // The kernel can miss a pidfd's wake-up: seen on 6.18 for a pid namespace's init
+            // that reaped an exec'd process while dying, whose pidfd was already in the epoll
+            // set: it stayed a zombie, unreported, until the deadline. A fresh poll of each
+            // pidfd at growing intervals bounds what a missed wake-up costs.
+            with_fd.retain(|p| !p.gone());
+            recheck = (recheck * 2).min(BACKOFF_CAP);
         } else if !without_fd.is_empty() && now < deadline {
             std::thread::sleep(timeout);
         }

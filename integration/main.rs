@@ -11,5 +11,6 @@ mod common;
 mod errors;
 mod lifecycle;
 mod reliability;
+mod security;
 mod stuck;
 mod teardown;

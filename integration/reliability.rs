@@ -1,5 +1,6 @@
-//! Reliability: many containers at once in one `--root`, racing commands on one container,
-//! and berth itself SIGKILLed in the middle of `create`, `delete -f` and `kill KILL`. Every
+//! Reliability: many containers at once in one `--root` (and a longer soak, on demand), racing
+//! commands on one container, and berth itself SIGKILLed in the middle of `create`, `start`,
+//! `delete -f` and `kill KILL`. Every
 //! test ends with a leak check ([`Leaks`]): processes, cgroup directories, mounts and state
 //! entries named after the test's containers must be exactly what they were before.
 //!
@@ -106,53 +107,57 @@ fn start_sleeper(rt: &Runtime, id: &str, host: bool) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. Load: 20 concurrent lifecycles in one root.
+// 2. Load: many concurrent lifecycles in one root.
 
-#[test]
-fn load_20_concurrent_lifecycles() {
-    let rt = Runtime::new("rload");
+/// `workers` threads, each running `rounds` lifecycles one after another (create, start, exec
+/// -d, kill KILL, delete), half of the workers' containers in the host's pid namespace. Every
+/// call must succeed, leave no state directory, and nothing may leak. Returns the number of
+/// lifecycles and how long they took (reported, never asserted).
+fn load(name: &str, workers: usize, rounds: usize) -> (usize, Duration) {
+    let rt = Runtime::new(name);
     let prefix = prefix_of(&rt);
     let before = Leaks::take(&rt, &prefix);
     let mut jobs = Vec::new();
-    for i in 0..20 {
-        let id = rt.id(&format!("c{i}"));
-        let host = i % 2 == 1;
+    for w in 0..workers {
+        let host = w % 2 == 1;
         let mut b = rt.bundle(&["sleep", "1000"]);
         if host {
             b.host_pidns();
         }
-        jobs.push((id, b.path().to_string(), host));
+        let ids: Vec<String> = (0..rounds).map(|r| rt.id(&format!("w{w}r{r}"))).collect();
+        jobs.push((ids, b.path().to_string(), host));
     }
     let started = Instant::now();
     let barrier = Arc::new(Barrier::new(jobs.len()));
     let threads: Vec<_> = jobs
         .into_iter()
-        .map(|(id, bundle, host)| {
+        .map(|(ids, bundle, host)| {
             let root = rt.root.clone();
             let env = rt.env.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || -> Vec<String> {
                 barrier.wait();
                 let mut errors = Vec::new();
-                let steps: [Vec<&str>; 5] = [
-                    vec!["create", "--bundle", &bundle, &id],
-                    vec!["start", &id],
-                    vec!["exec", "-d", &id, "sleep", "1000"],
-                    vec!["kill", &id, "KILL"],
-                    vec!["delete", &id],
-                ];
-                for args in steps.iter() {
-                    let out = berth(&root, &env, args);
-                    if !out.success() {
-                        errors.push(format!(
-                            "({} pidns)\n{out}",
-                            if host { "host" } else { "private" }
-                        ));
-                        break;
+                for id in &ids {
+                    let steps: [Vec<&str>; 5] = [
+                        vec!["create", "--bundle", &bundle, id],
+                        vec!["start", id],
+                        vec!["exec", "-d", id, "sleep", "1000"],
+                        vec!["kill", id, "KILL"],
+                        vec!["delete", id],
+                    ];
+                    for args in steps.iter() {
+                        let out = berth(&root, &env, args);
+                        if !out.success() {
+                            let pidns = if host { "host" } else { "private" };
+                            errors.push(format!("({pidns} pidns)\n{out}"));
+                            let _ = berth(&root, &env, &["delete", "-f", id]);
+                            break;
+                        }
                     }
-                }
-                if root.join(&id).exists() {
-                    errors.push(format!("{id}: state directory left after delete"));
+                    if root.join(id).exists() {
+                        errors.push(format!("{id}: state directory left after delete"));
+                    }
                 }
                 errors
             })
@@ -163,18 +168,37 @@ fn load_20_concurrent_lifecycles() {
         .flat_map(|t| t.join().expect("lifecycle thread"))
         .collect();
     let elapsed = started.elapsed();
+    let n = workers * rounds;
     assert!(
         errors.is_empty(),
-        "{} unexpected error(s):\n{}",
+        "{} unexpected error(s) in {n} lifecycles:\n{}",
         errors.len(),
         errors.join("\n")
     );
-    assert_no_leaks(&rt, &prefix, &before, "after 20 concurrent lifecycles");
-    eprintln!("reliability: 20 concurrent lifecycles took {elapsed:?}");
-    assert!(
-        elapsed < Duration::from_secs(30),
-        "20 lifecycles took {elapsed:?}"
+    assert_no_leaks(&rt, &prefix, &before, &format!("after {n} lifecycles"));
+    eprintln!(
+        "reliability: {n} lifecycles ({workers} at once) in {elapsed:.1?}: {:.1} lifecycles/s, 0 errors, 0 leaks",
+        n as f64 / elapsed.as_secs_f64()
     );
+    (n, elapsed)
+}
+
+#[test]
+fn load_100_concurrent_lifecycles() {
+    load("rload", 100, 1);
+}
+
+/// The long soak, on demand: `BERTH_SOAK=2000 cargo test --test integration soak -- --ignored
+/// --nocapture` (BERTH_SOAK lifecycles, 20 at a time; the default is 2000).
+#[test]
+#[ignore]
+fn soak() {
+    let total: usize = std::env::var("BERTH_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let workers = 20.min(total.max(1));
+    load("rsoak", workers, total.div_ceil(workers));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +469,44 @@ fn interrupted_create() {
     }
     eprintln!(
         "reliability: create interrupted {killed} of {} times",
+        2 * REPS
+    );
+}
+
+/// `start` SIGKILLed anywhere in its first 10 ms (start takes a few): the container is created,
+/// running, or half-way; the next `delete -f` must finish the job.
+#[test]
+fn interrupted_start() {
+    let rt = Runtime::new("rint-start");
+    let prefix = prefix_of(&rt);
+    let before = Leaks::take(&rt, &prefix);
+    let mut rng = Rng::new(0x57a7_7ed);
+    let mut killed = 0;
+    for rep in 0..2 * REPS {
+        let id = rt.id(&format!("r{rep}"));
+        let mut b = rt.bundle(&["sleep", "1000"]);
+        if rep % 2 == 1 {
+            b.host_pidns();
+        }
+        rt.run(&["create", "--bundle", b.path(), &id]).ok();
+        let delay = rng.below(10_000);
+        let out = interrupt(&rt, &["start", &id], || true, delay);
+        if out.code == 128 + libc::SIGKILL {
+            killed += 1;
+        }
+        finish_and_check(
+            &rt,
+            &id,
+            &prefix,
+            &before,
+            &format!(
+                "rep {rep}: start killed after {delay} us (berth exit {})",
+                out.code
+            ),
+        );
+    }
+    eprintln!(
+        "reliability: start interrupted {killed} of {} times",
         2 * REPS
     );
 }

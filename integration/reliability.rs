@@ -480,7 +480,7 @@ fn interrupted_start() {
     let rt = Runtime::new("rint-start");
     let prefix = prefix_of(&rt);
     let before = Leaks::take(&rt, &prefix);
-    let mut rng = Rng::new(0x57a7_7ed);
+    let mut rng = Rng::new(0x057a_77ed);
     let mut killed = 0;
     for rep in 0..2 * REPS {
         let id = rt.id(&format!("r{rep}"));

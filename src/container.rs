@@ -221,6 +221,20 @@ impl Container {
         })
     }
 
+    /// [`Container::load`] for a reader that holds no lock (`state`, `list`, `ps`).
+    /// libcontainer rewrites state.json in place (truncate, then write) under the container's
+    /// lock, so a reader racing that write can see it half-written: a state that does not parse
+    /// is read again under the lock before it is called corrupt.
+    pub fn load_unlocked(root: &Root, id: &str) -> Result<Container> {
+        Container::load(root, id).or_else(|first| {
+            if !root.dir(id).join(STATE_FILE).exists() {
+                return Err(first);
+            }
+            let _lock = root.lock(id)?;
+            Container::load(root, id)
+        })
+    }
+
     /// Init's pid as recorded, whether or not it still runs.
     pub fn recorded_pid(&self) -> Option<i32> {
         self.state.pid.filter(|p| *p > 0)

@@ -22,7 +22,7 @@ pub struct Args {
 /// One `{"type":"stats","id":...,"data":{...}}` line per interval while the container runs.
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
     loop {
-        let c = Container::load(&ctx.root, &args.id)?;
+        let c = Container::load_unlocked(&ctx.root, &args.id)?;
         if c.status() == Status::Stopped {
             bail!("container not running");
         }

@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<i32> {
         .root
         .ids()?
         .iter()
-        .filter_map(|id| Container::load(&ctx.root, id).ok())
+        .filter_map(|id| Container::load_unlocked(&ctx.root, id).ok())
         .map(|c| c.report())
         .collect();
     if args.quiet {

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let c = Container::load(&ctx.root, &args.id)?;
+    let c = Container::load_unlocked(&ctx.root, &args.id)?;
     let pids: Vec<i32> = c.cgroups()?.pids().into_iter().collect();
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),

@@ -10,7 +10,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let c = Container::load(&ctx.root, &args.id)?;
+    let c = Container::load_unlocked(&ctx.root, &args.id)?;
     println!("{}", serde_json::to_string_pretty(&c.report())?);
     Ok(0)
 }

@@ -428,15 +428,20 @@ fn finish_and_check(rt: &Runtime, id: &str, prefix: &str, before: &Leaks, what: 
     assert_no_leaks(rt, prefix, before, what);
 }
 
-/// After `create` is SIGKILLed, libcontainer's orphaned intermediate process carries on (makes
-/// and joins the cgroups, forks `youki:[2:INIT]`, which then waits forever on its sync socket):
-/// the `delete -f` that follows must find and kill it, and leave nothing behind.
-#[test]
-fn interrupted_create() {
-    let rt = Runtime::new("rint-create");
+/// `2 * REPS` times: a fresh `sleep 1000` bundle (every other one in the host's pid namespace),
+/// then `interrupt_at` runs a command and SIGKILLs berth somewhere in it, returning berth's
+/// output and where it was killed; the `delete -f` that follows must finish the job and leave
+/// nothing behind.
+fn interrupted(
+    name: &str,
+    seed: u64,
+    command: &str,
+    interrupt_at: impl Fn(&Runtime, &mut Rng, usize, &str, &Bundle) -> (Output, String),
+) {
+    let rt = Runtime::new(name);
     let prefix = prefix_of(&rt);
     let before = Leaks::take(&rt, &prefix);
-    let mut rng = Rng::new(0x5eed_c4ea7e);
+    let mut rng = Rng::new(seed);
     let mut killed = 0;
     for rep in 0..2 * REPS {
         let id = rt.id(&format!("r{rep}"));
@@ -444,32 +449,48 @@ fn interrupted_create() {
         if rep % 2 == 1 {
             b.host_pidns();
         }
-        let state_dir = rt.state_dir(&id);
-        // Half the points: as soon as the state directory appears (plus up to 20 ms); the
-        // other half: anywhere in the first 40 ms after berth starts.
-        let (ready, delay): (Box<dyn Fn() -> bool>, u64) = if rep < REPS {
-            (Box::new(move || state_dir.exists()), rng.below(20_000))
-        } else {
-            (Box::new(|| true), rng.below(40_000))
-        };
-        let out = interrupt(&rt, &["create", "--bundle", b.path(), &id], ready, delay);
+        let (out, point) = interrupt_at(&rt, &mut rng, rep, &id, &b);
         if out.code == 128 + libc::SIGKILL {
             killed += 1;
         }
-        finish_and_check(
-            &rt,
-            &id,
-            &prefix,
-            &before,
-            &format!(
-                "rep {rep}: create killed after {delay} us (berth exit {})",
-                out.code
-            ),
+        let what = format!(
+            "rep {rep}: {command} killed {point} (berth exit {})",
+            out.code
         );
+        finish_and_check(&rt, &id, &prefix, &before, &what);
     }
     eprintln!(
-        "reliability: create interrupted {killed} of {} times",
+        "reliability: {command} interrupted {killed} of {} times",
         2 * REPS
+    );
+}
+
+/// After `create` is SIGKILLed, libcontainer's orphaned intermediate process carries on (makes
+/// and joins the cgroups, forks `youki:[2:INIT]`, which then waits forever on its sync socket):
+/// the `delete -f` that follows must find and kill it, and leave nothing behind.
+#[test]
+fn interrupted_create() {
+    interrupted(
+        "rint-create",
+        0x5eed_c4ea7e,
+        "create",
+        |rt, rng, rep, id, b| {
+            let state_dir = rt.state_dir(id);
+            // Half the points: as soon as the state directory appears (plus up to 20 ms); the
+            // other half: anywhere in the first 40 ms after berth starts.
+            let (ready, delay, after): (Box<dyn Fn() -> bool>, u64, &str) = if rep < REPS {
+                let delay = rng.below(20_000);
+                (
+                    Box::new(move || state_dir.exists()),
+                    delay,
+                    "the state dir appeared",
+                )
+            } else {
+                (Box::new(|| true), rng.below(40_000), "berth started")
+            };
+            let out = interrupt(rt, &["create", "--bundle", b.path(), id], ready, delay);
+            (out, format!("{delay} us after {after}"))
+        },
     );
 }
 
@@ -477,38 +498,12 @@ fn interrupted_create() {
 /// running, or half-way; the next `delete -f` must finish the job.
 #[test]
 fn interrupted_start() {
-    let rt = Runtime::new("rint-start");
-    let prefix = prefix_of(&rt);
-    let before = Leaks::take(&rt, &prefix);
-    let mut rng = Rng::new(0x057a_77ed);
-    let mut killed = 0;
-    for rep in 0..2 * REPS {
-        let id = rt.id(&format!("r{rep}"));
-        let mut b = rt.bundle(&["sleep", "1000"]);
-        if rep % 2 == 1 {
-            b.host_pidns();
-        }
-        rt.run(&["create", "--bundle", b.path(), &id]).ok();
+    interrupted("rint-start", 0x057a_77ed, "start", |rt, rng, _, id, b| {
+        rt.run(&["create", "--bundle", b.path(), id]).ok();
         let delay = rng.below(10_000);
-        let out = interrupt(&rt, &["start", &id], || true, delay);
-        if out.code == 128 + libc::SIGKILL {
-            killed += 1;
-        }
-        finish_and_check(
-            &rt,
-            &id,
-            &prefix,
-            &before,
-            &format!(
-                "rep {rep}: start killed after {delay} us (berth exit {})",
-                out.code
-            ),
-        );
-    }
-    eprintln!(
-        "reliability: start interrupted {killed} of {} times",
-        2 * REPS
-    );
+        let out = interrupt(rt, &["start", id], || true, delay);
+        (out, format!("{delay} us after berth started"))
+    });
 }
 
 /// A running container of init plus 100 sleeping children; returns when all 101 run.

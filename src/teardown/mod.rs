@@ -190,10 +190,17 @@ pub fn signal(
                 target.cgroups.thaw();
             }
             let started = Instant::now();
-            wait::wait_gone(vec![&init], opts.deadline);
+            let init_gone = wait::wait_gone(vec![&init], opts.deadline).is_empty();
             init_wait = started.elapsed();
+            let pid = init.pid;
+            seen.insert(init);
+            if init_gone {
+                // One scan then tells whether anything outside the namespace is left.
+                seen.exited.insert(pid);
+            }
+        } else {
+            seen.insert(init);
         }
-        seen.insert(init);
     }
     let outcome = match scope {
         Scope::All => converge(target.cgroups, Some(signal), wait, None, opts, &mut seen),

@@ -19,6 +19,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use rustix::event::{PollFd, PollFlags};
 
+use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
 use crate::lifecycle;
@@ -46,6 +47,7 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// `create`: the container's processes and cgroups, waiting for `start`. On failure nothing is
 /// left behind: no state directory, no cgroup, no process.
 pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
+    let _grace = attach::start_grace_period();
     let _lock = root.lock(id)?;
     let dir = root.dir(id);
     if dir.exists() {
@@ -263,6 +265,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
     let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
+    let grace = attach::start_grace_period();
     let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(&root.path)
         .and_then(|b| {
@@ -276,6 +279,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
                 .build()
         });
     let _ = fs::remove_file(&process_path);
+    drop(grace);
     let pid = built?.as_raw();
     drop(lock);
     if let Some(pid_file) = &opts.pid_file {

@@ -3,6 +3,7 @@
 //! This file parses the global flags, sets up logging, dispatches to `commands`, and turns an
 //! error into runc's form: one line on stderr, the same line in the JSON log, exit status 1.
 
+mod attach;
 mod commands;
 mod container;
 mod fsutil;

@@ -1,0 +1,104 @@
+//! Starting the kernel's cgroup-attach grace period early.
+//!
+//! Moving a process into a cgroup (a write to `cgroup.procs`) takes the kernel's global
+//! `cgroup_threadgroup_rwsem` for writing. When no attach happened for a while, taking it waits
+//! for an RCU grace period (`rcu_sync_enter`): 8–20 ms on a quiet machine, while attaches that
+//! follow within a grace period of the last one take microseconds. libcontainer's intermediate
+//! process attaches itself only after berth has parsed the bundle and forked, so on a quiet
+//! machine that wait starts late and `create` spends it idle.
+//!
+//! [`start_grace_period`] forks a helper that attaches itself to the cgroup it is already in
+//! (`cgroup.procs` ← `0`: it moves nowhere) as soon as `create` begins, so the grace period
+//! runs while berth does its own work, and libcontainer's attach finds it over. The helper
+//! makes only raw system calls between fork and `_exit`, and berth reaps it before it exits.
+//! Hosts can remove the wait altogether by mounting cgroup2 with `favordynmods`.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+
+use crate::teardown::cgroup::{mounted_hierarchies, Version};
+
+/// The helper; reaped on drop.
+pub struct GracePeriod(Option<Pid>);
+
+impl Drop for GracePeriod {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+/// Forks the helper; does nothing (and reports nothing) if there is no cgroup file to write.
+pub fn start_grace_period() -> GracePeriod {
+    if std::env::var_os("BERTH_NO_EARLY_ATTACH").is_some() {
+        return GracePeriod(None);
+    }
+    let Some(path) = own_procs_file().and_then(|p| CString::new(p.as_os_str().as_bytes()).ok())
+    else {
+        return GracePeriod(None);
+    };
+    // SAFETY: berth is single-threaded here, and the child makes only async-signal-safe
+    // system calls on memory prepared before the fork.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd >= 0 {
+                libc::write(fd, b"0".as_ptr().cast(), 1);
+            }
+            libc::_exit(0)
+        },
+        Ok(ForkResult::Parent { child }) => GracePeriod(Some(child)),
+        Err(_) => GracePeriod(None),
+    }
+}
+
+/// `cgroup.procs` of the cgroup this process is in, in the first hierarchy mounted here.
+fn own_procs_file() -> Option<PathBuf> {
+    let hierarchies = mounted_hierarchies().ok()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in own.lines() {
+        // hierarchy-id:controllers:path; v2 is "0::path"
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let rel = path.trim_start_matches('/');
+        for (mount, version, ctrls) in &hierarchies {
+            let same = match version {
+                Version::V2 => controllers.is_empty(),
+                Version::V1 => {
+                    let mut own: Vec<&str> = controllers.split(',').collect();
+                    let mut mounted: Vec<&str> = ctrls.iter().map(String::as_str).collect();
+                    own.sort_unstable();
+                    mounted.sort_unstable();
+                    !controllers.is_empty() && own == mounted
+                }
+            };
+            let file = mount.join(rel).join("cgroup.procs");
+            if same && file.exists() {
+                return Some(file);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_procs_file;
+
+    #[test]
+    fn own_procs_file_lists_this_process() {
+        let file = own_procs_file().expect("a cgroup.procs file for this process");
+        let pids = std::fs::read_to_string(&file).unwrap();
+        let me = std::process::id().to_string();
+        assert!(
+            pids.lines().any(|l| l == me),
+            "{} does not list {me}",
+            file.display()
+        );
+    }
+}

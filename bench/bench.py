@@ -16,6 +16,11 @@ scripts/cgroup-view, and crun only runs in legacy, the one layout here that it a
    namespace): `create`, `start`, `kill ID KILL`, `delete`, their sum; `run -d`; `delete -f` of a
    running container. Trial i runs the runtimes in an order rotated by i, so that drift of the
    machine hits all of them alike.
+1b. `create` by the state of the kernel's cgroup-attach lock: the first cgroup attach after a
+   quiet spell waits for an RCU grace period, so the lifecycle's `create` depends on what ran
+   just before it. Here each runtime's `create` is timed after QUIET_S of idleness ("quiet")
+   and right after the harness attached itself to its own cgroup ("warm"), --create-trials
+   times each, with "berth-late" (berth with BERTH_NO_EARLY_ATTACH=1) beside berth.
 2. Teardown against the number of processes: N extra `sleep`s (N = 0, 10, 100, 1000) in a
    private and in a host PID namespace. Once N+1 processes are in the container's cgroup, the
    harness opens a pidfd on each, then runs `kill ID KILL` (host pidns: `kill --all ID KILL` for
@@ -26,7 +31,10 @@ scripts/cgroup-view, and crun only runs in legacy, the one layout here that it a
    cgroup, process or state is left. The same is done with `delete -f` on the running container
    instead of `kill`.
 3. The kernel floor: the harness forks N+1 `sleep`s itself, SIGKILLs each through its pidfd and
-   waits until every pidfd is readable.
+   waits until every pidfd is readable. And the floor for the containers' own processes, which
+   die slower than the harness's forks: in a container made by berth, the harness SIGKILLs the
+   N+1 processes itself through the pidfds it holds ("floor, these processes"), no runtime
+   involved, then cleans up with `delete -f`.
 4. Peak memory of one invocation: `create`, `start`, `state`, `kill KILL`, `delete` of a
    `sleep 1000` container, each run under GNU time (/usr/bin/time -f %M), which wait4()s the
    runtime as its direct child and reports ru_maxrss (KiB). Not the harness's own wait4: Linux
@@ -76,6 +84,9 @@ SYSTEM_RUNTIMES = {"runc": "/usr/sbin/runc", "crun": "/usr/bin/crun"}
 # forked (or vforked) child and keeps it across exec, so every child of the Python worker reports
 # at least the worker's own RSS. GNU time forks from a ~1-2 MB process, which is the floor left.
 GNU_TIME = "/usr/bin/time"
+# Idle time before a "quiet" create: several RCU grace periods, so that the kernel's cgroup
+# attach lock is back in its idle state (see Worker.create_state_one).
+QUIET_S = 0.2
 MEM_COMMANDS = ("create", "start", "state", "kill", "delete")
 SCALING_METRICS = [
     ("list", "list"),
@@ -96,6 +107,8 @@ COLORS = {
     "runc": "#ff7f0e",
     "crun": "#2ca02c",
     "floor": "#222222",
+    "floor, container": "#999999",
+    "berth-late": "#17becf",
 }
 SUBREAPER = 36  # PR_SET_CHILD_SUBREAPER
 
@@ -333,11 +346,12 @@ def fmt_ratio(a, b):
 
 
 class Runtime:
-    def __init__(self, name, binary, root, use_all_on_host=True):
+    def __init__(self, name, binary, root, use_all_on_host=True, env=None):
         self.name = name
         self.binary = binary
         self.root = root
         self.use_all_on_host = use_all_on_host
+        self.env = env  # extra environment variables, or None
 
     def argv(self, *args):
         return [self.binary, "--root", self.root, *args]
@@ -371,6 +385,7 @@ class Worker:
         self.active = set()  # running runtime processes (Popen)
         self.containers = {}  # (runtime name, id) -> (Runtime, cgroup path)
         self.floor_children = set()
+        self.own_procs = None  # the harness's own cgroup.procs, for attach_self
         self.interrupted = False
         self.res = {
             "layout": self.layout,
@@ -378,8 +393,10 @@ class Worker:
             "runtimes": [],
             "skipped": {},
             "lifecycle": {},
+            "create_state": {},
             "teardown": {"private": {}, "host": {}},
             "floor": {},
+            "floor_ct": {"private": {}, "host": {}},
             "memory": {},
             "memory_floor": [],
             "scaling": {},
@@ -447,7 +464,8 @@ class Worker:
         t0 = clock()
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 start_new_session=True, close_fds=True)
+                                 start_new_session=True, close_fds=True,
+                                 env={**os.environ, **rt.env} if rt.env else None)
         except OSError as e:
             out.close()
             ep.close()
@@ -688,11 +706,64 @@ class Worker:
         self.sample(table, "delete_f", t_delf)
         self.sample(table, "run_d+delete_f", round(t_run + t_delf, 4))
 
+    # ---- 1b. create, by the state of the kernel's cgroup-attach lock ---------------------
+
+    def attach_self(self):
+        """A cgroup attach by the harness itself (it moves into the cgroup it is already in):
+        the kernel's global cgroup_threadgroup_rwsem has just been taken for writing, so the
+        next attach within a grace period does not wait for one."""
+        if self.own_procs is None:
+            me = str(os.getpid())
+            with open("/proc/self/cgroup") as f:
+                paths = [line.rstrip("\n").split(":", 2)[2] for line in f]
+            for mnt, _v, _o in self.hier:
+                for path in paths:
+                    procs = os.path.join(mnt, path.lstrip("/"), "cgroup.procs")
+                    try:
+                        with open(procs) as f:
+                            if me in f.read().split():
+                                self.own_procs = procs
+                                break
+                    except OSError:
+                        pass
+                if self.own_procs:
+                    break
+            else:
+                self.own_procs = ""
+        if not self.own_procs:
+            return False
+        with open(self.own_procs, "w") as f:
+            f.write("0")
+        return True
+
+    def create_state_one(self, rt, state):
+        """`create` timed after QUIET_S of idleness (state "quiet": the first attach waits for an
+        RCU grace period) or right after an attach of the harness's own ("warm")."""
+        ph = f"create-{state}"
+        table = self.res["create_state"].setdefault(rt.name, {})
+        cid = self.new_id("cs")
+        b = self.bundle(rt, cid, ["sleep", "1000"])
+        self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
+        if state == "quiet":
+            time.sleep(QUIET_S)
+        elif not self.attach_self():
+            return self.abort(ph, rt, cid, "the harness found no cgroup.procs of its own")
+        r = self.call(rt, ["create", "--bundle", b, cid])
+        if not r.ok:
+            return self.abort(ph, rt, cid, "create failed", r)
+        t = r.ms
+        r = self.call(rt, ["delete", "-f", cid])
+        if not r.ok:
+            return self.abort(ph, rt, cid, "delete -f failed", r)
+        if self.finish(ph, rt, cid, []):
+            self.sample(table, state, t)
+
     # ---- 2. teardown ------------------------------------------------------------------
 
     def teardown_one(self, rt, n, pidns, mode):
         ph = f"teardown-{pidns}-{mode}"
-        table = self.res["teardown"][pidns].setdefault(str(n), {}).setdefault(rt.name, {})
+        table = {} if mode == "direct" else \
+            self.res["teardown"][pidns].setdefault(str(n), {}).setdefault(rt.name, {})
         host = pidns == "host"
         cid = self.new_id("td")
         script = (f"i=0; while [ $i -lt {n} ]; do sleep 1000 & i=$((i+1)); done; exec sleep 1000"
@@ -732,7 +803,20 @@ class Worker:
                     fds.append(os.pidfd_open(pid))
                 except ProcessLookupError:
                     pass
-            if mode == "kill":
+            if mode == "direct":
+                # The floor for these very processes: the harness SIGKILLs each through its own
+                # pidfd, no runtime involved; the runtime's delete -f then cleans up, untimed.
+                send, gone, alive = sigkill_all(fds, self.args.call_timeout)
+                if alive:
+                    return self.abort(ph, rt, cid, f"{alive} of {len(fds)} processes alive after SIGKILL",
+                                      n=n)
+                floor = self.res["floor_ct"][pidns].setdefault(str(n), {})
+                self.sample(floor, "send", send)
+                self.sample(floor, "gone", gone)
+                r = self.call(rt, ["delete", "-f", cid], watch=fds)
+                if not r.ok:
+                    return self.abort(ph, rt, cid, "delete -f after the direct kill failed", r, n=n)
+            elif mode == "kill":
                 kargs = ["kill"] + (["--all"] if host and rt.use_all_on_host else []) + [cid, "KILL"]
                 r = self.call(rt, kargs, watch=fds)
                 if not r.ok:
@@ -793,26 +877,12 @@ class Worker:
                         break
                     time.sleep(0.001)
             fds = [os.pidfd_open(pid) for pid in pids]
-            ep = select.epoll()
-            for fd in fds:
-                ep.register(fd, select.EPOLLIN)
-            alive = set(fds)
-            t0 = clock()
-            for fd in fds:
-                signal.pidfd_send_signal(fd, signal.SIGKILL)
-            t_sent = clock()
-            limit = t0 + self.args.call_timeout
-            while alive and clock() < limit:
-                for fd, _e in ep.poll(limit - clock(), len(alive)):
-                    ep.unregister(fd)
-                    alive.discard(fd)
-            t1 = clock()
-            ep.close()
+            send, gone, alive = sigkill_all(fds, self.args.call_timeout)
             if alive:
-                self.fail("floor", "floor", f"{len(alive)} of {len(fds)} sleeps alive after SIGKILL", n=n)
+                self.fail("floor", "floor", f"{alive} of {len(fds)} sleeps alive after SIGKILL", n=n)
             else:
-                self.sample(table, "gone", ms(t1 - t0))
-                self.sample(table, "send", ms(t_sent - t0))
+                self.sample(table, "gone", gone)
+                self.sample(table, "send", send)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -1014,6 +1084,21 @@ class Worker:
             reap_orphans()
         log(f"{self.layout}: lifecycle done ({self.args.trials} trials)")
 
+        # 1b. create from a quiet machine and right after another attach; berth-late is berth
+        # without its early attach (BERTH_NO_EARLY_ATTACH=1), to show what that buys
+        berth = next((rt for rt in rts if rt.name == "berth"), None)
+        if self.args.create_trials:
+            crts = list(rts)
+            if berth:
+                crts.append(Runtime("berth-late", berth.binary, os.path.join(self.workdir, "state", "berth-late"),
+                                    env={"BERTH_NO_EARLY_ATTACH": "1"}))
+            for i in range(self.args.create_trials):
+                for state in ("quiet", "warm"):
+                    for rt in rotate(crts, i):
+                        self.create_state_one(rt, state)
+                reap_orphans()
+            log(f"{self.layout}: create by attach state done ({self.args.create_trials} trials)")
+
         # 4. peak memory, interleaved
         if self.args.mem_trials and not os.access(GNU_TIME, os.X_OK):
             self.res["skipped"]["memory"] = f"{GNU_TIME} not found (apt-get install time)"
@@ -1026,7 +1111,6 @@ class Worker:
             log(f"{self.layout}: memory done ({self.args.mem_trials} trials)")
 
         # 2 + 3. teardown against N, interleaved with the kernel floor
-        berth = next((rt for rt in rts if rt.name == "berth"), None)
         noall = None
         if berth and not self.args.no_noall:
             noall = Runtime("berth-noall", berth.binary, os.path.join(self.workdir, "state", "berth-noall"),
@@ -1041,6 +1125,8 @@ class Worker:
                         jobs.append((noall, "kill"))
                     if pidns == "private":
                         jobs.append((None, "floor"))
+                    if berth:
+                        jobs.append((berth, "direct"))
                     for rt, mode in rotate(jobs, i):
                         if rt is None:
                             self.floor_one(n)
@@ -1077,6 +1163,30 @@ class Worker:
         if left:
             self.fail("cleanup", "-", f"cgroups left behind and swept: {left}")
         reap_orphans()
+
+
+def sigkill_all(fds, timeout):
+    """SIGKILLs every pidfd's process and waits until each pidfd is readable (bounded):
+    (ms to send, ms until all had exited, how many had not)."""
+    ep = select.epoll()
+    for fd in fds:
+        ep.register(fd, select.EPOLLIN)
+    alive = set(fds)
+    t0 = clock()
+    for fd in fds:
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # already reaped: a pid namespace's init, dying, kills and reaps the rest
+    t_sent = clock()
+    limit = t0 + timeout
+    while alive and clock() < limit:
+        for fd, _e in ep.poll(max(0.0, limit - clock()), len(alive)):
+            ep.unregister(fd)
+            alive.discard(fd)
+    t1 = clock()
+    ep.close()
+    return ms(t_sent - t0), ms(t1 - t0), len(alive)
 
 
 def rotate(xs, i):
@@ -1210,6 +1320,7 @@ def driver_main(args):
             "loadavg_start": open("/proc/loadavg").read().strip(),
             "trials": args.trials,
             "teardown_trials": args.teardown_trials,
+            "create_trials": args.create_trials,
             "n": args.n,
             "mem_trials": args.mem_trials,
             "scaling_n": [] if args.no_scaling else args.scaling_n,
@@ -1223,7 +1334,7 @@ def driver_main(args):
             raw = os.path.join(workdir, f"{layout}.json")
             cmd = [CGROUP_VIEW, layout, "--", sys.executable, os.path.abspath(__file__),
                    "--worker", layout, "--workdir", workdir, "--raw", raw, "--tag", tag,
-                   "--berth", berth, "--trials", str(args.trials),
+                   "--berth", berth, "--trials", str(args.trials), "--create-trials", str(args.create_trials),
                    "--teardown-trials", str(args.teardown_trials),
                    "--n", ",".join(map(str, args.n)),
                    "--call-timeout", str(args.call_timeout), "--ready-timeout", str(args.ready_timeout),
@@ -1370,7 +1481,7 @@ def fmt_slope(x):
 
 
 def ordered_runtimes(names):
-    order = ["berth", "berth-noall", "runc", "crun"]
+    order = ["berth", "berth-noall", "berth-late", "runc", "crun"]
     return [x for x in order if x in names] + sorted(x for x in names if x not in order)
 
 
@@ -1406,6 +1517,10 @@ def summary(data):
         rows = [(f"lifecycle: {lab}", {r: lc.get(r, {}).get(k, []) for r in rts})
                 for k, lab in (("sum", "create+start+kill+delete"), ("run_d+delete_f", "run -d + delete -f"),
                                ("delete_f", "delete -f (1 process)"))]
+        cs = res.get("create_state", {})
+        rows += [(lab, {r: cs.get(r, {}).get(k, []) for r in rts})
+                 for k, lab in (("quiet", "create, machine quiet for 0.2 s"),
+                                ("warm", "create, right after another cgroup attach"))]
         for pidns in ("private", "host"):
             td = res.get("teardown", {}).get(pidns, {})
             if not td:
@@ -1415,6 +1530,10 @@ def summary(data):
             for k, lab in (("kill", f"{kcmd} returns"), ("gone", f"{kcmd}: all exited"),
                            ("delete_f", "delete -f returns")):
                 rows.append((f"{pidns} pidns, N={nmax}: {lab}", {r: td[nmax].get(r, {}).get(k, []) for r in rts}))
+            fc = res.get("floor_ct", {}).get(pidns, {}).get(nmax, {}).get("gone", [])
+            if fc:
+                rows.append((f"{pidns} pidns, N={nmax}: floor, these processes (harness SIGKILLs them)",
+                             {r: fc if r == "berth" else [] for r in rts}))
             for n, per in td.items():
                 for r, t in per.items():
                     for k in ("stale", "delete_f_stale"):
@@ -1446,6 +1565,29 @@ def summary(data):
              + ("**" + "; ".join(stale_rows) + "** (a bug)" if stale_rows else "none in any trial (as promised)") + ".  ")
     L.append("Failures and oddities: " + (", ".join(f"{l}/{r}: {c}" for (l, r), c in sorted(nfail.items()))
                                           if nfail else "none") + " (details per layout below).\n")
+    return L
+
+
+def create_state_section(res):
+    cs = res.get("create_state", {})
+    if not cs:
+        return []
+    rts = ordered_runtimes(cs.keys())
+    others = [r for r in rts if r != "berth"]
+    L = ["### `create` by the state of the kernel's cgroup-attach lock\n",
+         "The first cgroup attach after a quiet spell waits for an RCU grace period (the global "
+         "`cgroup_threadgroup_rwsem`); attaches within a grace period of another do not. quiet = the "
+         f"harness idles {QUIET_S} s before `create`; warm = the harness attaches itself to its own "
+         "cgroup just before. berth-late = berth with `BERTH_NO_EARLY_ATTACH=1` (no early attach by a "
+         "helper process, so the grace period starts only when libcontainer attaches).\n",
+         "| state | " + " | ".join(rts) + " | " + " | ".join(f"berth/{o}" for o in others) + " |",
+         "|" + "---|" * (1 + len(rts) + len(others))]
+    for key in ("quiet", "warm"):
+        row = [key] + [cell(cs.get(r, {}).get(key, [])) for r in rts]
+        row += [fmt_ratio(median(cs.get("berth", {}).get(key, [])), median(cs.get(o, {}).get(key, [])))
+                for o in others]
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
     return L
 
 
@@ -1530,8 +1672,9 @@ def make_report(data):
     L.append(f"berth: {b['version']} (git {b['git']}, binary sha256 {b['sha256'][:12]}, built {b['mtime']}); "
              f"{meta['runc']}; {meta['crun']}.  ")
     L.append(f"Load average at start: {meta['loadavg_start']}; at end: {meta.get('loadavg_end', '?')}.  ")
-    L.append(f"Trials: {meta['trials']} lifecycle trials, {meta['teardown_trials']} teardown trials per N "
-             "and mode"
+    L.append(f"Trials: {meta['trials']} lifecycle trials, "
+             + (f"{meta['create_trials']} quiet and warm create trials, " if meta.get("create_trials") else "")
+             + f"{meta['teardown_trials']} teardown trials per N and mode"
              + (f", {meta['mem_trials']} peak-memory trials" if meta.get("mem_trials") else "")
              + (f", {meta.get('scaling_trials')} state/list/ps trials per K (K = "
                 f"{','.join(map(str, meta['scaling_n']))} containers)" if meta.get("scaling_n") else "")
@@ -1577,6 +1720,7 @@ def make_report(data):
             row += [""] * len(others)
             L.append("| " + " | ".join(row) + " |")
             L.append("")
+        L.extend(create_state_section(res))
         for pidns in ("private", "host"):
             td = res.get("teardown", {}).get(pidns, {})
             if not td:
@@ -1604,7 +1748,27 @@ def make_report(data):
                 if fl:
                     L.append(f"| {n} | *floor* | (send {cell(fl.get('send'))}) | {cell(fl.get('gone'))} | "
                              f"| | | | | |")
+                fc = res.get("floor_ct", {}).get(pidns, {}).get(n)
+                if fc:
+                    L.append(f"| {n} | *floor, these processes* | (send {cell(fc.get('send'))}) | "
+                             f"{cell(fc.get('gone'))} | | | | | | |")
             L.append("")
+            if res.get("floor_ct", {}).get(pidns):
+                L.append("*floor, these processes*: the harness SIGKILLs the processes of a container (made by "
+                         "berth) itself, through the pidfds it holds, and waits until all have exited; no "
+                         "runtime involved. Container processes take longer to die than the harness's own "
+                         "forks (*floor*).\n")
+                L.append("| N | berth gone / floor | berth gone / floor, these processes | "
+                         "berth delete -f gone / floor, these processes |")
+                L.append("|---|---|---|---|")
+                for n in sorted(td, key=int):
+                    bt = td[n].get("berth", {})
+                    fl = res.get("floor", {}).get(n, {})
+                    fc = res["floor_ct"][pidns].get(n, {})
+                    L.append(f"| {n} | {fmt_ratio(median(bt.get('gone', [])), median(fl.get('gone', [])))} | "
+                             f"{fmt_ratio(median(bt.get('gone', [])), median(fc.get('gone', [])))} | "
+                             f"{fmt_ratio(median(bt.get('delete_f_gone', [])), median(fc.get('gone', [])))} |")
+                L.append("")
             # ratios
             names = set()
             for n in td:
@@ -1767,7 +1931,8 @@ def svg_teardown(data, mode):
          f'font-size="12"><rect width="100%" height="100%" fill="white"/>',
          f'<text x="{left}" y="22" font-size="15" font-weight="bold">Teardown vs processes: {esc(what)} (medians)</text>',
          f'<text x="{left}" y="40" font-size="12">Solid: until every process had exited; dashed: until the command '
-         f'returned. Black: kernel floor (the harness SIGKILLs N+1 forked sleeps through pidfds).</text>']
+         f'returned. Black: kernel floor (the harness SIGKILLs N+1 forked sleeps through pidfds); '
+         f'grey: the same for the N+1 processes of a container.</text>']
     gone_key, ret_key = ("gone", "kill") if mode == "kill" else ("delete_f_gone", "delete_f")
     for li, (layout, res) in enumerate(layouts):
         for pi, pidns in enumerate(("private", "host")):
@@ -1787,6 +1952,10 @@ def svg_teardown(data, mode):
                 med = median(fl.get("gone", []))
                 if med:
                     series.setdefault(("floor", "solid"), []).append((int(n) + 1, med))
+            for n, fl in res.get("floor_ct", {}).get(pidns, {}).items():
+                med = median(fl.get("gone", []))
+                if med:
+                    series.setdefault(("floor, container", "solid"), []).append((int(n) + 1, med))
             allv = [v for pts in series.values() for _x, v in pts]
             allx = [x for pts in series.values() for x, _v in pts] or [1, 1000]
             if not allv:
@@ -1823,7 +1992,8 @@ def svg_teardown(data, mode):
             s.append(f'<text x="{ox - 48}" y="{oy + ph / 2}" text-anchor="middle" '
                      f'transform="rotate(-90 {ox - 48} {oy + ph / 2})">ms (log)</text>')
             legend = []
-            rank = {r: i for i, r in enumerate(["berth", "berth-noall", "runc", "crun", "floor"])}
+            rank = {r: i for i, r in enumerate(["berth", "berth-noall", "runc", "crun", "floor",
+                                                "floor, container"])}
             for (rt, style), pts in sorted(series.items(), key=lambda kv: (rank.get(kv[0][0], 9), kv[0][1])):
                 pts.sort()
                 color = COLORS.get(rt, "#888")
@@ -1852,6 +2022,9 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=20, help="lifecycle trials per runtime (default 20)")
+    ap.add_argument("--create-trials", type=int, default=15,
+                    help="create trials per runtime after a quiet spell and right after an attach "
+                         "(default 15, 0 skips)")
     ap.add_argument("--teardown-trials", type=int, default=5,
                     help="teardown trials per N, PID namespace and mode (default 5)")
     ap.add_argument("--layout", choices=LAYOUTS + ("all",), default="native")

@@ -11,7 +11,9 @@
 //! (`cgroup.procs` ← `0`: it moves nowhere) as soon as `create` begins, so the grace period
 //! runs while berth does its own work, and libcontainer's attach finds it over. The helper
 //! makes only raw system calls between fork and `_exit`, and berth reaps it before it exits.
-//! Hosts can remove the wait altogether by mounting cgroup2 with `favordynmods`.
+//! What it saves varies with the grace period's length (the README's benchmark section has
+//! every run); right after another attach it costs nothing measurable. Hosts can remove the
+//! wait altogether by mounting cgroup2 with `favordynmods`.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;

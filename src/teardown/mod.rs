@@ -179,6 +179,7 @@ pub fn signal(
 ) -> Result<Outcome, Timeout> {
     let mut seen = Seen::default();
     let mut init_wait = Duration::ZERO;
+    let mut init_gone = false;
     if let Some(init) = target.init {
         let _ = init.signal(signal);
         if signal == SIGKILL && target.private_pidns && wait {
@@ -190,16 +191,14 @@ pub fn signal(
                 target.cgroups.thaw();
             }
             let started = Instant::now();
-            let init_gone = wait::wait_gone(vec![&init], opts.deadline).is_empty();
+            init_gone = wait::wait_gone(vec![&init], opts.deadline).is_empty();
             init_wait = started.elapsed();
-            let pid = init.pid;
-            seen.insert(init);
-            if init_gone {
-                // One scan then tells whether anything outside the namespace is left.
-                seen.exited.insert(pid);
-            }
-        } else {
-            seen.insert(init);
+        }
+        let pid = init.pid;
+        seen.insert(init);
+        if init_gone {
+            // Recorded, so that one scan tells whether anything outside the namespace is left.
+            seen.exited.insert(pid);
         }
     }
     let outcome = match scope {

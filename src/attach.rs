@@ -68,15 +68,15 @@ fn own_procs_file() -> Option<PathBuf> {
         let mut parts = line.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let rel = path.trim_start_matches('/');
+        let mut own: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+        own.sort_unstable();
         for (mount, version, ctrls) in &hierarchies {
             let same = match version {
-                Version::V2 => controllers.is_empty(),
+                Version::V2 => own.is_empty(),
                 Version::V1 => {
-                    let mut own: Vec<&str> = controllers.split(',').collect();
                     let mut mounted: Vec<&str> = ctrls.iter().map(String::as_str).collect();
-                    own.sort_unstable();
                     mounted.sort_unstable();
-                    !controllers.is_empty() && own == mounted
+                    !own.is_empty() && own == mounted
                 }
             };
             let file = mount.join(rel).join("cgroup.procs");

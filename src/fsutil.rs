@@ -9,8 +9,8 @@ use std::path::Path;
 /// the old content or the new, never a torn one. No fsync: these files describe running
 /// processes, which a host crash ends anyway (and /run is usually tmpfs); a state that did not
 /// reach the disk is found unparseable or stale and cleaned up by `delete -f`. On a root on
-/// ext4 each fsync cost 0.4 ms, three times per lifecycle. The temporary file is created with O_EXCL and
-/// O_NOFOLLOW, and rename(2) replaces a symlink at `path` instead of following it.
+/// ext4 each fsync cost 0.4 ms, three times per lifecycle. The temporary file is created with
+/// O_EXCL and O_NOFOLLOW, and rename(2) replaces a symlink at `path` instead of following it.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let name = path
         .file_name()

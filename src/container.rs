@@ -15,6 +15,7 @@ use libcontainer::container::{ContainerStatus, State};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::write_atomic;
+use crate::systemd::Unit;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Proc, Strategy};
 
@@ -158,6 +159,10 @@ pub struct Meta {
     pub rootfs: PathBuf,
     pub cgroup_path: PathBuf,
     pub private_pidns: bool,
+    /// The scope unit libcontainer's systemd driver made (`--systemd-cgroup`); its cgroup is
+    /// where the container's processes are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<Unit>,
 }
 
 /// What `state` reports.
@@ -281,8 +286,17 @@ impl Container {
             .unwrap_or_else(|_| default_cgroup_path(&self.id))
     }
 
+    /// The scope unit of a container created with `--systemd-cgroup` on a systemd host.
+    pub fn unit(&self) -> Option<&Unit> {
+        self.meta.as_ref().and_then(|m| m.systemd.as_ref())
+    }
+
     pub fn cgroups(&self) -> Result<Cgroups> {
-        Cgroups::locate(&self.cgroup_path()).context("cannot find the container's cgroups")
+        let path = match self.unit() {
+            Some(unit) => unit.cgroup.clone(),
+            None => self.cgroup_path(),
+        };
+        Cgroups::locate(&path).context("cannot find the container's cgroups")
     }
 
     /// Whether init has a PID namespace of its own (unknown: no).

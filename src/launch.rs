@@ -22,8 +22,9 @@ use rustix::event::{PollFd, PollFlags};
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
-use crate::lifecycle;
+use crate::lifecycle::{self, Placement};
 use crate::signal;
+use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket};
@@ -61,7 +62,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.cgroups_path().clone())
         .unwrap_or_else(|| default_cgroup_path(id));
-    if !opts.systemd_cgroup {
+    let placement =
+        Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
+    if placement.unit.is_none() {
         Cgroups::locate(&cgroup_path).context("invalid cgroupsPath")?;
     }
     if let Some(pid_file) = &opts.pid_file {
@@ -72,6 +75,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
             cgroup_path: cgroup_path.clone(),
+            systemd: placement.unit.clone(),
             private_pidns: spec
                 .linux()
                 .as_ref()
@@ -82,6 +86,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
                 }),
         };
         Container::save_meta(&dir, &meta)?;
+        if let Some(unit) = &placement.unit {
+            Systemd::connect()?.set_description(&unit.name, &format!("berth container {id}"))?;
+        }
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, pid)?;
         }
@@ -90,7 +97,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     result.inspect_err(|_| {
         // libcontainer removes what it made when the build itself fails, but a process that
         // already runs, or a later failure here, needs the teardown engine.
-        let _ = lifecycle::purge(&dir, &cgroup_path, &Options::new(CLEANUP_TIMEOUT));
+        let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
     })
 }
 

@@ -2,7 +2,7 @@
 //! teardown engine. Knows nothing of the command line.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -10,7 +10,8 @@ use libc::SIGKILL;
 use libcontainer::config::YoukiConfig;
 use libcontainer::container::ContainerStatus;
 
-use crate::container::{default_cgroup_path, Container, Root, Status, DEFAULT_ROOT};
+use crate::container::{default_cgroup_path, Container, Meta, Root, Status, DEFAULT_ROOT};
+use crate::systemd::{self, Systemd, Unit};
 use crate::teardown::{
     self, wait, Cgroups, Options, Outcome, Proc, Scope, Strategy, Target, Timeout,
 };
@@ -48,6 +49,9 @@ pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
         Scope::Init
     };
     let outcome = teardown::signal(target, opts.signal, scope, wait, &topts).map_err(kept)?;
+    if wait {
+        finish_scope(c.unit(), &cgroups, &topts)?;
+    }
     debug_outcome("kill", &topts, &outcome, started);
     if wait && c.state.status != ContainerStatus::Stopped {
         c.set_status(ContainerStatus::Stopped)?;
@@ -63,6 +67,7 @@ pub fn stop(root: &Root, id: &str, grace: Duration, timeout: Duration) -> Result
     let started = Instant::now();
     let cgroups = c.cgroups()?;
     let outcome = teardown::stop(target(&c, &cgroups, &topts), grace, &topts).map_err(kept)?;
+    finish_scope(c.unit(), &cgroups, &topts)?;
     debug_outcome("stop", &topts, &outcome, started);
     if c.state.status != ContainerStatus::Stopped {
         c.set_status(ContainerStatus::Stopped)?;
@@ -92,7 +97,7 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
                 return Err(e);
             }
             kill_interrupted_launch(root, id, &topts)?;
-            purge(&dir, &cgroup_path_of(&dir, id), &topts)?;
+            purge(&dir, &Placement::recover(&dir, id), &topts)?;
             return if force { Ok(()) } else { Err(e) };
         }
     };
@@ -115,6 +120,7 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
         &topts,
     )
     .map_err(kept)?;
+    finish_scope(c.unit(), &cgroups, &topts)?;
     teardown::remove_cgroups(&cgroups, &topts).context(KEPT)?;
     run_poststop_hooks(&c);
     fs::remove_dir_all(&c.dir)
@@ -123,10 +129,65 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
     Ok(())
 }
 
-/// Kills whatever runs in `cgroup_path`, removes those cgroups and the state directory `dir`.
-/// For containers whose state cannot be read, and for failed creates.
-pub fn purge(dir: &Path, cgroup_path: &Path, topts: &Options) -> Result<()> {
-    if let Ok(cgroups) = Cgroups::locate(cgroup_path) {
+/// Where a container's processes are: a cgroup path below each hierarchy's root and, under
+/// `--systemd-cgroup` on a systemd host, the scope unit systemd keeps for them.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub cgroup: PathBuf,
+    pub unit: Option<Unit>,
+}
+
+impl Placement {
+    /// What libcontainer makes of `cgroups_path` (the cgroup driver decides).
+    pub fn new(cgroups_path: &Path, systemd_cgroup: bool) -> Result<Placement> {
+        let unit = systemd::in_use(systemd_cgroup, cgroups_path)?;
+        let cgroup = match &unit {
+            Some(u) => u.cgroup.clone(),
+            None => cgroups_path.to_path_buf(),
+        };
+        Ok(Placement { cgroup, unit })
+    }
+
+    /// For a container whose state cannot be read: berth's record if it reads, else the cgroup
+    /// path libcontainer recorded (or its default), as a scope where one by that name exists.
+    pub fn recover(dir: &Path, id: &str) -> Placement {
+        let meta: Option<Meta> = fs::read(dir.join("berth.json"))
+            .ok()
+            .and_then(|t| serde_json::from_slice(&t).ok());
+        if let Some(meta) = meta {
+            return Placement {
+                cgroup: meta
+                    .systemd
+                    .as_ref()
+                    .map_or(meta.cgroup_path.clone(), |s| s.cgroup.clone()),
+                unit: meta.systemd,
+            };
+        }
+        let raw = YoukiConfig::load(dir)
+            .map(|c| c.cgroup_path)
+            .unwrap_or_else(|_| default_cgroup_path(id));
+        let unit = systemd::in_use(true, &raw)
+            .ok()
+            .flatten()
+            .filter(|u| Cgroups::locate(&u.cgroup).is_ok_and(|c| !c.hierarchies.is_empty()));
+        match unit {
+            Some(u) => Placement {
+                cgroup: u.cgroup.clone(),
+                unit: Some(u),
+            },
+            None => Placement {
+                cgroup: raw,
+                unit: None,
+            },
+        }
+    }
+}
+
+/// Kills whatever runs in the placement's cgroups, stops its scope unit, removes its cgroups
+/// and the state directory `dir`. For containers whose state cannot be read, and for failed
+/// creates.
+pub fn purge(dir: &Path, placement: &Placement, topts: &Options) -> Result<()> {
+    if let Ok(cgroups) = Cgroups::locate(&placement.cgroup) {
         teardown::signal(
             Target::cgroups_only(&cgroups),
             SIGKILL,
@@ -134,6 +195,7 @@ pub fn purge(dir: &Path, cgroup_path: &Path, topts: &Options) -> Result<()> {
             true,
             topts,
         )?;
+        finish_scope(placement.unit.as_ref(), &cgroups, topts)?;
         teardown::remove_cgroups(&cgroups, topts)?;
     }
     match fs::remove_dir_all(dir) {
@@ -142,6 +204,27 @@ pub fn purge(dir: &Path, cgroup_path: &Path, topts: &Options) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// systemd's part of a teardown, once no process is left in the container's cgroups: stop its
+/// scope unit, wait until systemd has removed it, then remove what is left of its cgroups
+/// (sub-cgroups systemd did not trim). systemd stopping a unit is not proof that its processes
+/// have exited, so this comes after the teardown engine's wait, never instead of it.
+fn finish_scope(unit: Option<&Unit>, cgroups: &Cgroups, topts: &Options) -> Result<()> {
+    let Some(unit) = unit else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    Systemd::connect()
+        .and_then(|bus| bus.stop(&unit.name, topts.deadline))
+        .context(KEPT)?;
+    teardown::remove_cgroups(cgroups, topts).context(KEPT)?;
+    tracing::debug!(
+        "systemd unit {} stopped and removed in {:?}",
+        unit.name,
+        started.elapsed()
+    );
+    Ok(())
 }
 
 /// Kills what an interrupted `create` (or `exec`) of container `id` left running: libcontainer's
@@ -195,13 +278,6 @@ fn launch_forks(id: &str, root: &str) -> Vec<i32> {
             has(id) && same_root
         })
         .collect()
-}
-
-/// The cgroup path recorded in a container directory, or libcontainer's default.
-pub fn cgroup_path_of(dir: &Path, id: &str) -> std::path::PathBuf {
-    YoukiConfig::load(dir)
-        .map(|c| c.cgroup_path)
-        .unwrap_or_else(|_| default_cgroup_path(id))
 }
 
 /// What a teardown of container `c` acts on: its cgroups and its init, if still running.

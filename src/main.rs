@@ -11,6 +11,7 @@ mod launch;
 mod lifecycle;
 mod log;
 mod signal;
+mod systemd;
 mod teardown;
 mod tty;
 

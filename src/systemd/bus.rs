@@ -1,0 +1,172 @@
+//! systemd's D-Bus API (org.freedesktop.systemd1.Manager on the system bus), the few calls a
+//! teardown and `create` need.
+//!
+//! Stopping waits for systemd's own word: the stop job's `JobRemoved` signal, then the unit's
+//! `ActiveState` (a unit that failed is reset so that it does not linger). Every wait has a
+//! deadline.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use zbus::blocking::{Connection, MessageIterator};
+use zbus::message::Type as MessageType;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::MatchRule;
+
+const DEST: &str = "org.freedesktop.systemd1";
+const PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
+
+/// A connection to the system instance of systemd.
+pub struct Systemd {
+    conn: Connection,
+}
+
+impl Systemd {
+    pub fn connect() -> Result<Systemd> {
+        let conn = Connection::system().context("cannot connect to systemd over D-Bus")?;
+        Ok(Systemd { conn })
+    }
+
+    fn call<B>(&self, method: &str, body: &B) -> zbus::Result<zbus::message::Message>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        self.conn
+            .call_method(Some(DEST), PATH, Some(MANAGER), method, body)
+    }
+
+    /// Sets the unit's `Description` (libcontainer calls every unit a "youki container").
+    pub fn set_description(&self, unit: &str, text: &str) -> Result<()> {
+        let props = vec![("Description", Value::from(text))];
+        self.call("SetUnitProperties", &(unit, true, props))
+            .with_context(|| format!("cannot set the description of systemd unit {unit}"))?;
+        Ok(())
+    }
+
+    /// The unit's `ActiveState`, or `None` when systemd no longer has the unit loaded.
+    pub fn active_state(&self, unit: &str) -> Result<Option<String>> {
+        let path: OwnedObjectPath = match self.call("GetUnit", &(unit,)) {
+            Ok(reply) => reply.body().deserialize()?,
+            Err(e) if is_no_such_unit(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot look up systemd unit {unit}")),
+        };
+        let reply = self
+            .conn
+            .call_method(
+                Some(DEST),
+                &path,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &("org.freedesktop.systemd1.Unit", "ActiveState"),
+            )
+            .with_context(|| format!("cannot read the state of systemd unit {unit}"))?;
+        let value: OwnedValue = reply.body().deserialize()?;
+        let state = String::try_from(value).map_err(|e| anyhow!("ActiveState of {unit}: {e}"))?;
+        Ok(Some(state))
+    }
+
+    /// Stops `unit` and returns once systemd has finished with it: the stop job is done and the
+    /// unit is neither active nor deactivating (a failed unit is reset, so that it is gone).
+    /// A unit systemd does not know is already stopped.
+    pub fn stop(&self, unit: &str, deadline: Instant) -> Result<()> {
+        let jobs = self.watch_jobs()?;
+        match self.call("StopUnit", &(unit, "replace")) {
+            Ok(reply) => {
+                let job: OwnedObjectPath = reply.body().deserialize()?;
+                wait_job(&jobs, &job, deadline)
+                    .with_context(|| format!("systemd did not stop unit {unit}"))?;
+            }
+            Err(e) if is_no_such_unit(&e) => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot stop systemd unit {unit}")),
+        }
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.active_state(unit)?.as_deref() {
+                None | Some("inactive") => return Ok(()),
+                Some("failed") => {
+                    match self.call("ResetFailedUnit", &(unit,)) {
+                        Err(e) if !is_no_such_unit(&e) => {
+                            return Err(e).with_context(|| {
+                                format!("cannot reset failed systemd unit {unit}")
+                            })
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                Some(state) if Instant::now() >= deadline => {
+                    bail!("systemd unit {unit} is still {state} at the deadline")
+                }
+                // A start job queued behind ours (a racing `systemctl start`): look again.
+                Some(_) => thread::sleep(pause),
+            }
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Subscribes to the manager's `JobRemoved` signals (systemd sends them only once a client
+    /// has called `Subscribe`); they arrive as (job, result) on the receiver.
+    fn watch_jobs(&self) -> Result<Receiver<(OwnedObjectPath, String)>> {
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .sender(DEST)?
+            .path(PATH)?
+            .interface(MANAGER)?
+            .member("JobRemoved")?
+            .build();
+        let messages = MessageIterator::for_match_rule(rule, &self.conn, Some(64))
+            .context("cannot watch systemd's jobs")?;
+        self.call("Subscribe", &())
+            .context("cannot subscribe to systemd's signals")?;
+        let (tx, rx) = mpsc::channel();
+        // The iterator blocks; a thread feeds the channel so that the wait can have a deadline.
+        // It ends with the process (berth exits right after a teardown).
+        thread::spawn(move || {
+            for msg in messages.flatten() {
+                let Ok((_id, job, _unit, result)) =
+                    msg.body()
+                        .deserialize::<(u32, OwnedObjectPath, String, String)>()
+                else {
+                    continue;
+                };
+                if tx.send((job, result)).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// Waits for `job`'s `JobRemoved`; a job that did not finish as `done` (`canceled`, `failed`,
+/// `timeout`...) is an error.
+fn wait_job(
+    jobs: &Receiver<(OwnedObjectPath, String)>,
+    job: &OwnedObjectPath,
+    deadline: Instant,
+) -> Result<()> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match jobs.recv_timeout(left) {
+            Ok((path, result)) if &path == job => {
+                return match result.as_str() {
+                    "done" => Ok(()),
+                    other => Err(anyhow!("its stop job ended as {other:?}")),
+                }
+            }
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => {
+                bail!("its stop job is still running at the deadline")
+            }
+            Err(RecvTimeoutError::Disconnected) => bail!("the D-Bus connection closed"),
+        }
+    }
+}
+
+fn is_no_such_unit(e: &zbus::Error) -> bool {
+    matches!(e, zbus::Error::MethodError(name, _, _) if name.as_str() == NO_SUCH_UNIT)
+}

@@ -45,6 +45,9 @@ pub struct CreateOptions {
 /// How long cleaning up after a failed create may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long systemd may take to answer one D-Bus call of `create`'s.
+const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `create`: the container's processes and cgroups, waiting for `start`. On failure nothing is
 /// left behind: no state directory, no cgroup, no process.
 pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
@@ -87,7 +90,8 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         };
         Container::save_meta(&dir, &meta)?;
         if let Some(unit) = &placement.unit {
-            Systemd::connect()?.set_description(&unit.name, &format!("berth container {id}"))?;
+            Systemd::connect(SYSTEMD_TIMEOUT)?
+                .set_description(&unit.name, &format!("berth container {id}"))?;
         }
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, pid)?;

@@ -215,7 +215,8 @@ fn finish_scope(unit: Option<&Unit>, cgroups: &Cgroups, topts: &Options) -> Resu
         return Ok(());
     };
     let started = Instant::now();
-    Systemd::connect()
+    let left = topts.deadline.saturating_duration_since(started);
+    Systemd::connect(left.max(Duration::from_millis(100)))
         .and_then(|bus| bus.stop(&unit.name, topts.deadline))
         .context(KEPT)?;
     teardown::remove_cgroups(cgroups, topts).context(KEPT)?;

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use nix::sys::signal::{SigSet, SigmaskHow};
 use zbus::blocking::{Connection, MessageIterator};
 use zbus::message::Type as MessageType;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
@@ -23,12 +24,21 @@ const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 /// A connection to the system instance of systemd.
 pub struct Systemd {
     conn: Connection,
+    // Declared last: dropped after the connection.
+    _signals: SignalsBlocked,
 }
 
 impl Systemd {
-    pub fn connect() -> Result<Systemd> {
-        let conn = Connection::system().context("cannot connect to systemd over D-Bus")?;
-        Ok(Systemd { conn })
+    /// Connects to the system bus; every call then fails after `timeout` without an answer.
+    pub fn connect(timeout: Duration) -> Result<Systemd> {
+        let signals = SignalsBlocked::new()?;
+        let conn = zbus::blocking::connection::Builder::system()
+            .and_then(|b| b.method_timeout(timeout).build())
+            .context("cannot connect to systemd over D-Bus")?;
+        Ok(Systemd {
+            conn,
+            _signals: signals,
+        })
     }
 
     fn call<B>(&self, method: &str, body: &B) -> zbus::Result<zbus::message::Message>
@@ -164,6 +174,31 @@ fn wait_job(
             }
             Err(RecvTimeoutError::Disconnected) => bail!("the D-Bus connection closed"),
         }
+    }
+}
+
+/// zbus runs its connection on threads of its own that live as long as the process. A signal
+/// sent to berth goes to any thread that does not block it, so a thread that does not would
+/// swallow the signals a foreground `run` forwards to the container (the handler records them,
+/// but the forwarding loop waits on a signalfd of the main thread). Every thread zbus starts is
+/// started while this blocks all signals in the calling thread, and inherits that mask; what
+/// arrives meanwhile stays pending until the mask is restored.
+struct SignalsBlocked {
+    old: SigSet,
+}
+
+impl SignalsBlocked {
+    fn new() -> Result<SignalsBlocked> {
+        let old = SigSet::all()
+            .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+            .context("cannot block signals")?;
+        Ok(SignalsBlocked { old })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        let _ = self.old.thread_set_mask();
     }
 }
 

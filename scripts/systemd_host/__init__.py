@@ -1,0 +1,1 @@
+"""scripts/systemd-host: a booted Debian systemd host for the test suites (see that script)."""

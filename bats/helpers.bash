@@ -5,6 +5,7 @@
 #   RUNTIME=/usr/sbin/runc bats bats/            # runc (the synchronous-teardown tests fail there)
 #   /work/shared/cgroup-view v2 -- bats bats/    # another cgroup layout (v2, legacy, native)
 #   BT_TIMEOUT=5 bats bats/                      # end a hung runtime command sooner (default 20 s)
+#   BT_CGROUP_DRIVER=systemd bats bats/          # --systemd-cgroup, on a systemd host (scripts/systemd-host)
 #
 # Every test gets a private directory $BT_DIR holding the state root ($ROOT, passed as --root), the bundle
 # ($BUNDLE, root.path pointing at the shared read-only busybox rootfs) and $SHARED (in the bundle),
@@ -23,6 +24,9 @@ RUNTIME=${RUNTIME:-$REPO/target/debug/berth}
 ROOTFS=${BT_ROOTFS:-$REPO/target/rootfs}
 CGROUP_ROOT=/sys/fs/cgroup
 BT_TIMEOUT=${BT_TIMEOUT:-20}
+# The runtime's global flags: --systemd-cgroup makes every container a scope unit of systemd's.
+RT_GLOBAL=()
+[ "${BT_CGROUP_DRIVER:-cgroupfs}" != systemd ] || RT_GLOBAL=(--systemd-cgroup)
 
 # ---------------------------------------------------------------------------------------------------
 # Set-up and tear-down
@@ -117,7 +121,7 @@ thaw_cgroup() {
 # rt ARGS...: the runtime with the test's private state root. fd 3 (bats' own) is never inherited. A
 # runtime command that hangs is ended after $BT_TIMEOUT seconds (exit 124): a failed test, not a hung suite.
 rt() {
-	timeout -k 5 "$BT_TIMEOUT" "$RUNTIME" --root "$ROOT" "$@" 3>&-
+	timeout -k 5 "$BT_TIMEOUT" "$RUNTIME" --root "$ROOT" "${RT_GLOBAL[@]}" "$@" 3>&-
 }
 
 # rt_quiet ARGS...: like bats' run, but stdin is /dev/null and stdout/stderr go to files: a detached
@@ -171,7 +175,7 @@ create_container() {
 # fg_start ID: `run ID` in the foreground, as a background job of the test (FG_PID); fg_wait sets status
 # to its exit status, or fails if it has not exited within 10 s (a signal the runtime never delivered).
 fg_start() {
-	"$RUNTIME" --root "$ROOT" run --bundle "$BUNDLE" "$1" \
+	"$RUNTIME" --root "$ROOT" "${RT_GLOBAL[@]}" run --bundle "$BUNDLE" "$1" \
 		</dev/null >"$BT_DIR/fg.out" 2>"$BT_DIR/fg.err" 3>&- &
 	FG_PID=$!
 }
@@ -466,6 +470,7 @@ assert_cgroup_empty() {
 		for p in $procs; do describe_pid "$p" >&2; done
 		return 1
 	}
+	assert_no_units "$1"
 }
 
 # list_cgroups ID: every cgroup directory, in any hierarchy, whose name contains the id.
@@ -478,6 +483,19 @@ assert_no_cgroups() {
 	left=$(list_cgroups "$1")
 	[ -z "$left" ] || {
 		echo "cgroups of $1 left behind:" $left >&2
+		return 1
+	}
+	assert_no_units "$1"
+}
+
+# assert_no_units ID: with the systemd cgroup driver, no unit named after the container is still
+# known to systemd but inactive: not active, not deactivating, not failed (a failed unit lingers).
+assert_no_units() {
+	[ "${BT_CGROUP_DRIVER:-}" = systemd ] || return 0
+	local left
+	left=$(systemctl list-units --all --plain --no-legend --full "*$1*" | awk '$3 != "inactive"')
+	[ -z "$left" ] || {
+		echo "systemd units of $1 left behind: $left" >&2
 		return 1
 	}
 }

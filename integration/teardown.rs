@@ -57,6 +57,8 @@ fn assert_stopped_and_empty(rt: &Runtime, id: &str, snaps: &[Snap], what: &str) 
     );
     let ps = rt.ps(id);
     assert!(ps.is_empty(), "{what}: ps lists {ps:?}");
+    let units = live_units(id);
+    assert!(units.is_empty(), "{what}: systemd still has {units:?}");
     let st = rt.state(id);
     assert_eq!(st["status"], "stopped", "{what}: {st}");
     assert_eq!(st["pid"], 0, "{what}: {st}");

@@ -1,10 +1,12 @@
 #!/bin/bash
 # berth's whole test suite, as CI runs it (needs root):
 #   unit tests; the Rust integration tests and the bats suite in each cgroup layout (the
-#   machine's own, cgroup v2 alone, cgroup v1 alone), the bats suite once per teardown wait
-#   strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh).
+#   machine's own, cgroup v2 alone, cgroup v1 alone, and "systemd": inside a systemd host
+#   booted by scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
+#   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
+#   on the machine's own layout and inside the systemd host with the clients' systemd drivers.
 #   Ends with one "N passed, N failed" line.
-# Environment: LAYOUTS="native v2 legacy", STRATEGIES="pidfd poll" narrow the matrix;
+# Environment: LAYOUTS="native v2 legacy systemd", STRATEGIES="pidfd poll" narrow the matrix;
 #   SKIP_CLIENTS=1 skips the client tests.
 set -u
 # The suites never read the caller's stdin (a CI runner's may be anything, or closed).
@@ -38,7 +40,34 @@ run() {
 }
 
 run unit cargo test --quiet --bin berth
-for layout in ${LAYOUTS:-native v2 legacy}; do
+integration_bin=$(cargo test --no-run --test integration --message-format=json 2>/dev/null |
+	jq -r 'select(.executable != null and .target.name == "integration") | .executable')
+
+# The "systemd" layout: the same suites inside a systemd host (Debian, systemd as PID 1, pure
+# cgroup v2), every container a scope unit made through systemd's D-Bus API.
+systemd_layout() {
+	if ! scripts/systemd-host up; then
+		failed=$((failed + 1))
+		failures+=("systemd-host")
+		return
+	fi
+	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd)
+	run integration-systemd "${inside[@]}" -- "$integration_bin" --test-threads 2
+	for strategy in ${STRATEGIES:-pidfd poll}; do
+		run "bats-systemd-$strategy" "${inside[@]}" -e BERTH_WAIT="$strategy" -- bats bats/
+	done
+	# containerd (SystemdCgroup), docker (native.cgroupdriver=systemd), podman (cgroup_manager
+	# systemd), each driving berth inside the host.
+	[ -n "${SKIP_CLIENTS:-}" ] || run clients-systemd timeout -k 30 900 "${inside[@]}" \
+		-e CLIENTS_CGROUP_DRIVER=systemd -e BERTH="$repo/target/debug/berth" -- bash integration/clients.sh
+	scripts/systemd-host down
+}
+
+for layout in ${LAYOUTS:-native v2 legacy systemd}; do
+	if [ "$layout" = systemd ]; then
+		systemd_layout
+		continue
+	fi
 	run "integration-$layout" "$view" "$layout" -- cargo test --quiet --test integration -- --test-threads 2
 	for strategy in ${STRATEGIES:-pidfd poll}; do
 		run "bats-$layout-$strategy" "$view" "$layout" -- env BERTH_WAIT="$strategy" bats bats/

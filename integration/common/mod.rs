@@ -386,6 +386,15 @@ impl Runtime {
         rt
     }
 
+    /// `--root ROOT`, and `--systemd-cgroup` when the suite runs under systemd's driver.
+    fn global_flags(&self) -> Vec<std::ffi::OsString> {
+        let mut flags: Vec<std::ffi::OsString> = vec!["--root".into(), self.root.clone().into()];
+        if systemd_driver() {
+            flags.push("--systemd-cgroup".into());
+        }
+        flags
+    }
+
     /// A container id for this test (registered for clean-up). `suffix` tells several apart.
     pub fn id(&self, suffix: &str) -> String {
         let name = if suffix.is_empty() {
@@ -418,7 +427,7 @@ impl Runtime {
 
     /// `berth --root ROOT args...` in the background.
     pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Background {
-        let mut all: Vec<std::ffi::OsString> = vec!["--root".into(), self.root.clone().into()];
+        let mut all = self.global_flags();
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         Background::spawn(&berth_bin(), &all, &self.env, None)
     }
@@ -430,7 +439,7 @@ impl Runtime {
         args: &[S],
         input: Option<&[u8]>,
     ) -> Output {
-        let mut all: Vec<std::ffi::OsString> = vec!["--root".into(), self.root.clone().into()];
+        let mut all = self.global_flags();
         all.extend(global.iter().map(|g| g.as_ref().to_os_string()));
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         run_command(&berth_bin(), &all, &self.env, input)
@@ -969,10 +978,39 @@ pub fn reap_leftovers(id: &str) {
     }
 }
 
+/// Whether the suite runs with `--systemd-cgroup` (`BERTH_TEST_CGROUP_DRIVER=systemd`, on a
+/// systemd host: scripts/systemd-host).
+pub fn systemd_driver() -> bool {
+    std::env::var("BERTH_TEST_CGROUP_DRIVER").is_ok_and(|d| d == "systemd")
+}
+
+/// Under the systemd driver: the units named after the container that systemd still has in
+/// any state but `inactive` (active, deactivating, or failed and lingering), as
+/// "UNIT LOAD ACTIVE SUB" lines. Empty elsewhere.
+pub fn live_units(id: &str) -> Vec<String> {
+    if !systemd_driver() {
+        return Vec::new();
+    }
+    let out = Command::new("systemctl")
+        .args(["list-units", "--all", "--plain", "--no-legend", "--full"])
+        .arg(format!("*{id}*"))
+        .output()
+        .expect("systemctl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) != Some("inactive"))
+        .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
 /// Everything a container might leave: its cgroup directories (by name), processes in them or
-/// naming them, and the snapshotted processes still alive. Empty when nothing is left.
+/// naming them, its systemd units, and the snapshotted processes still alive. Empty when
+/// nothing is left.
 pub fn leftovers(id: &str, snaps: &[Snap]) -> Vec<String> {
     let mut out = Vec::new();
+    for unit in live_units(id) {
+        out.push(format!("systemd unit {unit}"));
+    }
     for d in cgroup_dirs_with(id) {
         out.push(format!("cgroup dir {}", d.display()));
     }

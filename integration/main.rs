@@ -13,4 +13,5 @@ mod lifecycle;
 mod reliability;
 mod security;
 mod stuck;
+mod systemd;
 mod teardown;

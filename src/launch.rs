@@ -23,6 +23,7 @@ use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
 use crate::lifecycle::{self, Placement};
+use crate::resources;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -92,6 +93,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         if let Some(unit) = &placement.unit {
             Systemd::connect(SYSTEMD_TIMEOUT)?
                 .set_description(&unit.name, &format!("berth container {id}"))?;
+            if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+                resources::write_scope_cgroup(unit, r)?;
+            }
         }
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, pid)?;

@@ -10,6 +10,7 @@ mod fsutil;
 mod launch;
 mod lifecycle;
 mod log;
+mod resources;
 mod signal;
 mod systemd;
 mod teardown;

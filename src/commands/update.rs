@@ -1,12 +1,12 @@
 use std::io::Read;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
 
 use super::Context;
 use crate::container::{Container, Status};
+use crate::resources;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -57,17 +57,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<i32> {
         Some(source) => read_resources(source)?,
         None => from_flags(&args)?,
     };
-    let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: c.cgroup_path(),
-        systemd_cgroup: c.state.use_systemd,
-        container_name: c.id.clone(),
-    })?;
-    manager.apply(&ControllerOpt {
-        resources: &resources,
-        disable_oom_killer: false,
-        oom_score_adj: None,
-        freezer_state: None,
-    })?;
+    resources::update(&c, &resources)?;
     Ok(0)
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark harness for berth against runc and crun (Python 3.11 standard library only).
 
-    python3 bench/bench.py [--trials 20] [--teardown-trials 5] [--layout native|v2|legacy|all]
+    python3 bench/bench.py [--trials 20] [--teardown-trials 5] [--layout native|v2|legacy|all|systemd]
                            [--out bench/results] [--runtimes berth,runc,crun] [--n 0,10,100,1000]
                            [--mem-trials 5] [--no-scaling] [--scaling-n 1,10,100] [--scaling-trials 5]
 
@@ -10,7 +10,8 @@ shell) use them: fork/exec of the runtime binary up to the moment its process ha
 
 What it measures, per cgroup layout (native = this machine's hybrid v1 layout, v2 = cgroup v2
 alone, legacy = cgroup v1 alone; every layout runs in a worker re-executed under
-scripts/cgroup-view, and crun only runs in legacy, the one layout here that it accepts):
+scripts/cgroup-view, and crun only runs in legacy, the one layout here that it accepts; `--layout
+all` runs these three):
 
 1. Lifecycle latency of a one-process container (`sleep 1000`, terminal false, private PID
    namespace): `create`, `start`, `kill ID KILL`, `delete`, their sum; `run -d`; `delete -f` of a
@@ -49,6 +50,13 @@ scripts/cgroup-view, and crun only runs in legacy, the one layout here that it a
 6. A report: medians, p90s and ratios on stdout and in RESULTS.md, raw samples in raw.json,
    hand-written SVG charts (lifecycle.svg, teardown.svg, teardown-delete.svg).
 
+Layout systemd (on demand, alone; bench/systemd_layout.py): the worker runs inside the systemd host
+of scripts/systemd-host, berth and runc with `--systemd-cgroup` and cgroupsPath
+`system.slice:bench:NAME`; sections 1 and 2-3 only (N = 0, 1000 by default), plus, right when each
+kill/delete returns, whether the container's scope unit was still active/deactivating and its
+cgroup directory still there. Its results go to RESULTS-systemd.md, raw-systemd.json and
+*-systemd.svg beside the others.
+
 It is a benchmark, never a test: timings never fail it. Every runtime call is bounded (killed
 after --call-timeout seconds and recorded as a failure), every wait is bounded, and containers,
 cgroups and processes are cleaned up on every exit path (try/finally and signal handlers).
@@ -73,6 +81,9 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the work tree
+import systemd_layout  # noqa: E402  (bench/, next to this file)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CGROUP_VIEW = os.path.join(REPO, "scripts", "cgroup-view")
@@ -94,12 +105,17 @@ SCALING_METRICS = [
     ("state", "state ID"),
     ("ps_json", "ps --format json ID"),
 ]
-LAYOUTS = ("native", "v2", "legacy")
-# Which runtimes run in which layout by default. crun refuses the hybrid layout of this machine.
+LAYOUTS = ("native", "v2", "legacy")  # what --layout all runs: this machine, under cgroup-view
+# systemd: inside the shared systemd host of scripts/systemd-host, on demand (bench/systemd_layout.py)
+WORKER_LAYOUTS = LAYOUTS + ("systemd",)
+DEFAULT_N = [0, 10, 100, 1000]
+# Which runtimes run in which layout by default. crun refuses the hybrid layout of this machine
+# and is not installed in the systemd host.
 LAYOUT_RUNTIMES = {
     "native": ("berth", "runc"),
     "v2": ("berth", "runc"),
     "legacy": ("berth", "runc", "crun"),
+    "systemd": systemd_layout.RUNTIMES,
 }
 COLORS = {
     "berth": "#1f77b4",
@@ -227,21 +243,24 @@ def proc_gone(pid):
 
 
 def sweep_cgroups(prefix, deadline_s=10.0):
-    """Kills every process in, and removes, every cgroup whose top directory starts with prefix.
+    """Kills every process in, and removes, every cgroup whose top directory starts with prefix
+    ("PARENT/NAMEPREFIX": directories below PARENT instead of the hierarchy's root).
 
     Returns a list of what was found (for the failure report); empty when nothing was there.
     """
     found = []
     hier = cgroup_hierarchies()
     tops = []
+    parent, _, prefix = prefix.strip("/").rpartition("/")
     for mnt, v, opts in hier:
+        base = os.path.join(mnt, parent) if parent else mnt
         try:
-            names = os.listdir(mnt)
+            names = os.listdir(base)
         except OSError:
             continue
         for name in names:
-            if name.startswith(prefix) and os.path.isdir(os.path.join(mnt, name)):
-                tops.append((os.path.join(mnt, name), v, opts))
+            if name.startswith(prefix) and os.path.isdir(os.path.join(base, name)):
+                tops.append((os.path.join(base, name), v, opts))
     if not tops:
         return found
     pids = set()
@@ -346,19 +365,21 @@ def fmt_ratio(a, b):
 
 
 class Runtime:
-    def __init__(self, name, binary, root, use_all_on_host=True, env=None):
+    def __init__(self, name, binary, root, use_all_on_host=True, env=None, global_args=()):
         self.name = name
         self.binary = binary
         self.root = root
         self.use_all_on_host = use_all_on_host
         self.env = env  # extra environment variables, or None
+        self.global_args = tuple(global_args)  # e.g. --systemd-cgroup
 
     def argv(self, *args):
-        return [self.binary, "--root", self.root, *args]
+        return [self.binary, "--root", self.root, *self.global_args, *args]
 
 
 class CallResult:
-    __slots__ = ("ok", "rc", "ms", "msg", "timed_out", "stale", "gone_ms", "alive_after", "maxrss")
+    __slots__ = ("ok", "rc", "ms", "msg", "timed_out", "stale", "gone_ms", "alive_after", "maxrss",
+                 "at_return")
 
     def __init__(self):
         self.ok = False
@@ -370,6 +391,7 @@ class CallResult:
         self.gone_ms = None  # from the command's start until every watched process had exited
         self.alive_after = 0  # watched processes still alive at the end of the bounded wait
         self.maxrss = None  # KiB, the runtime's ru_maxrss (only for call(..., mem=True))
+        self.at_return = None  # what call(..., at_return=f) got from f() right at the return
 
 
 class Worker:
@@ -381,6 +403,8 @@ class Worker:
         self.rootfs = os.path.join(args.workdir, "rootfs")
         self.base_config = json.load(open(os.path.join(args.workdir, "base-config.json")))
         self.hier = cgroup_hierarchies()
+        # The systemd layout's own parts (scope units, the D-Bus probe), else None.
+        self.systemd = systemd_layout.Layout(self.tag, self.hier) if self.layout == "systemd" else None
         self.seq = 0
         self.active = set()  # running runtime processes (Popen)
         self.containers = {}  # (runtime name, id) -> (Runtime, cgroup path)
@@ -420,8 +444,27 @@ class Worker:
         self.seq += 1
         return f"{kind}{self.seq}"
 
+    def cgname(self, rt, cid):
+        """Unique per container and run: the cgroup's name (cgroupfs) or the scope's (systemd)."""
+        return f"{self.tag}-{rt.name}-{cid}"
+
     def cgpath(self, rt, cid):
-        return f"/{self.tag}-{rt.name}-{cid}"
+        """The container's cgroup, relative to each hierarchy's root."""
+        if self.systemd:
+            return self.systemd.cgroup(self.cgname(rt, cid))
+        return f"/{self.cgname(rt, cid)}"
+
+    def at_return(self, rt, cid):
+        """For call(..., at_return=): the systemd layout's probe of unit and cgroup, else None."""
+        if not self.systemd:
+            return None
+        name = self.cgname(rt, cid)
+        self.systemd.watch(name)  # before the command, outside its timing
+        return lambda: self.systemd.at_return(name)
+
+    def note_return(self, table, key, r):
+        if r.at_return is not None:
+            self.sample(table, f"{key}_at_return", r.at_return)
 
     # ---- bundles -----------------------------------------------------------------------
 
@@ -433,7 +476,8 @@ class Worker:
         c["process"]["args"] = args
         c["root"] = {"path": self.rootfs, "readonly": True}
         c["hostname"] = "bench"
-        c["linux"]["cgroupsPath"] = self.cgpath(rt, cid)
+        c["linux"]["cgroupsPath"] = (self.systemd.cgroups_path(self.cgname(rt, cid)) if self.systemd
+                                     else self.cgpath(rt, cid))
         if host_pidns:
             c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]
         with open(os.path.join(d, "config.json"), "w") as f:
@@ -442,10 +486,12 @@ class Worker:
 
     # ---- running a runtime -------------------------------------------------------------
 
-    def call(self, rt, args, watch=(), timeout=None, gone_timeout=None, mem=False):
+    def call(self, rt, args, watch=(), timeout=None, gone_timeout=None, mem=False, at_return=None):
         """Runs the runtime, times it from fork to exit (observed through a pidfd), and
         watches the given pidfds: how many are still alive when the command returns, and when
-        the last one has exited (bounded by gone_timeout from the start).
+        the last one has exited (bounded by gone_timeout from the start). at_return, if given,
+        is called the moment the exit is seen (before waiting for the watched processes); its
+        result is r.at_return.
 
         mem=True runs it under GNU time (see GNU_TIME) and sets r.maxrss (KiB); the time then
         includes GNU time's own fork/exec and is not reported."""
@@ -499,6 +545,8 @@ class Worker:
                 if t_ret is not None and r.stale is None:
                     r.stale = len(alive)
                     r.ms = ms(t_ret - t0)
+                    if at_return:
+                        r.at_return = at_return()
                 if not alive and r.gone_ms is None:
                     r.gone_ms = ms(now - t0)
             if t_ret is None:
@@ -569,6 +617,10 @@ class Worker:
         r = self.call(rt, ["delete", "-f", cid], timeout=15)
         if not r.ok:
             problems.append(f"delete -f during cleanup: {self.one_line(r.msg)}")
+        if self.systemd:
+            units = self.systemd.stop_unit_of(cgp)
+            if units:
+                problems.append(f"stopped: {units}")
         left = sweep_cgroups(cgp.lstrip("/"))
         if left:
             problems.append(f"swept: {left}")
@@ -581,6 +633,8 @@ class Worker:
         """After a successful delete: what of the container is still there."""
         problems = []
         cgp = self.containers[(rt.name, cid)][1]
+        if self.systemd:  # give systemd SETTLE_S to finish with the unit and its cgroup
+            problems += self.systemd.settle(self.cgname(rt, cid))
         dirs = cg_dirs(cgp, self.hier)
         if dirs:
             pids = sorted(p for p in cg_pids(dirs) if not proc_gone(p))
@@ -657,18 +711,21 @@ class Worker:
             if not r.ok:
                 return self.abort(ph, rt, cid, "start failed", r)
             t_start = r.ms
-            r = self.call(rt, ["kill", cid, "KILL"], watch=[fd], gone_timeout=10)
+            r = self.call(rt, ["kill", cid, "KILL"], watch=[fd], gone_timeout=10,
+                          at_return=self.at_return(rt, cid))
             if not r.ok:
                 return self.abort(ph, rt, cid, "kill failed", r)
             t_kill = r.ms
             self.sample(table, "kill_stale", r.stale)
+            self.note_return(table, "kill", r)
             if r.gone_ms is None:
                 return self.abort(ph, rt, cid, "init still alive 10s after kill")
             t_kill_exit = max(r.gone_ms, r.ms)
-            r = self.call(rt, ["delete", cid])
+            r = self.call(rt, ["delete", cid], at_return=self.at_return(rt, cid))
             if not r.ok:
                 return self.abort(ph, rt, cid, "delete failed", r)
             t_delete = r.ms
+            self.note_return(table, "delete", r)
             if not self.finish(ph, rt, cid, [fd]):
                 return
         finally:
@@ -693,11 +750,13 @@ class Worker:
             return self.abort(ph, rt, cid, "no init pid after run -d")
         fd = os.pidfd_open(pid)
         try:
-            r = self.call(rt, ["delete", "-f", cid], watch=[fd], gone_timeout=10)
+            r = self.call(rt, ["delete", "-f", cid], watch=[fd], gone_timeout=10,
+                          at_return=self.at_return(rt, cid))
             if not r.ok:
                 return self.abort(ph, rt, cid, "delete -f failed", r)
             t_delf = r.ms
             self.sample(table, "delete_f_stale", r.stale)
+            self.note_return(table, "delete_f", r)
             if not self.finish(ph, rt, cid, [fd]):
                 return
         finally:
@@ -818,12 +877,13 @@ class Worker:
                     return self.abort(ph, rt, cid, "delete -f after the direct kill failed", r, n=n)
             elif mode == "kill":
                 kargs = ["kill"] + (["--all"] if host and rt.use_all_on_host else []) + [cid, "KILL"]
-                r = self.call(rt, kargs, watch=fds)
+                r = self.call(rt, kargs, watch=fds, at_return=self.at_return(rt, cid))
                 if not r.ok:
                     return self.abort(ph, rt, cid, f"{' '.join(kargs[:2])} failed", r, n=n,
                                       stale=r.stale)
                 self.sample(table, "kill", r.ms)
                 self.sample(table, "stale", r.stale)
+                self.note_return(table, "kill", r)
                 if r.gone_ms is None:
                     return self.abort(ph, rt, cid, f"{r.alive_after} of {len(fds)} processes still "
                                       f"alive {self.args.call_timeout:.0f}s after kill", n=n)
@@ -831,16 +891,18 @@ class Worker:
                 if r.stale and rt.name.startswith("berth"):
                     self.fail(ph, rt.name, f"kill returned with {r.stale} of {len(fds)} processes "
                               "still alive (synchronous kill broken)", id=cid, n=n)
-                r = self.call(rt, ["delete", "-f", cid], watch=fds)
+                r = self.call(rt, ["delete", "-f", cid], watch=fds, at_return=self.at_return(rt, cid))
                 if not r.ok:
                     return self.abort(ph, rt, cid, "delete -f after kill failed", r, n=n)
                 self.sample(table, "delete_after_kill", r.ms)
+                self.note_return(table, "delete_after_kill", r)
             else:
-                r = self.call(rt, ["delete", "-f", cid], watch=fds)
+                r = self.call(rt, ["delete", "-f", cid], watch=fds, at_return=self.at_return(rt, cid))
                 if not r.ok:
                     return self.abort(ph, rt, cid, "delete -f failed", r, n=n, stale=r.stale)
                 self.sample(table, "delete_f", r.ms)
                 self.sample(table, "delete_f_stale", r.stale)
+                self.note_return(table, "delete_f", r)
                 if r.gone_ms is None:
                     return self.abort(ph, rt, cid, f"{r.alive_after} of {len(fds)} processes still "
                                       f"alive {self.args.call_timeout:.0f}s after delete -f", n=n)
@@ -1059,12 +1121,16 @@ class Worker:
             if not os.access(binary, os.X_OK):
                 self.res["skipped"][name] = f"{binary} not found"
                 continue
-            rts.append(Runtime(name, binary, os.path.join(self.workdir, "state", name)))
+            rts.append(Runtime(name, binary, os.path.join(self.workdir, "state", name),
+                               global_args=systemd_layout.GLOBAL_ARGS if self.systemd else ()))
         return rts
 
     def run(self):
         os.makedirs(self.workdir, exist_ok=True)
         started = clock()
+        if self.systemd:
+            self.res["versions"] = systemd_layout.versions()
+            self.res["host"] = {"start": systemd_layout.host_info()}
         rts = []
         for rt in self.runtimes():
             err = self.probe(rt)
@@ -1091,7 +1157,7 @@ class Worker:
             crts = list(rts)
             if berth:
                 crts.append(Runtime("berth-late", berth.binary, os.path.join(self.workdir, "state", "berth-late"),
-                                    env={"BERTH_NO_EARLY_ATTACH": "1"}))
+                                    env={"BERTH_NO_EARLY_ATTACH": "1"}, global_args=berth.global_args))
             for i in range(self.args.create_trials):
                 for state in ("quiet", "warm"):
                     for rt in rotate(crts, i):
@@ -1114,7 +1180,7 @@ class Worker:
         noall = None
         if berth and not self.args.no_noall:
             noall = Runtime("berth-noall", berth.binary, os.path.join(self.workdir, "state", "berth-noall"),
-                            use_all_on_host=False)
+                            use_all_on_host=False, global_args=berth.global_args)
             self.res["runtimes_host_extra"] = ["berth-noall"]
         for n in self.args.n:
             trials = self.args.teardown_trials
@@ -1137,6 +1203,8 @@ class Worker:
         # 5. state / list / ps against the number of containers
         if not self.args.no_scaling and self.args.scaling_n and rts:
             self.scaling(rts)
+        if self.systemd:
+            self.res["host"]["end"] = systemd_layout.host_info()
         self.res["elapsed_s"] = round(clock() - started, 1)
 
     def cleanup(self):
@@ -1159,7 +1227,8 @@ class Worker:
         for (name, cid), (rt, _cgp) in list(self.containers.items()):
             problems = self.remove_container(rt, cid)
             log(f"cleanup: removed {name} {cid}" + (f" ({'; '.join(problems)})" if problems else ""))
-        left = sweep_cgroups(self.tag + "-")
+        left = self.systemd.stop_all() if self.systemd else []
+        left += sweep_cgroups(self.systemd.sweep_prefix() if self.systemd else self.tag + "-")
         if left:
             self.fail("cleanup", "-", f"cgroups left behind and swept: {left}")
         reap_orphans()
@@ -1230,6 +1299,9 @@ def worker_main(args):
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)
         w.cleanup()
+        if w.systemd:  # not the driver's child: it cannot count this worker's CPU time itself
+            ru = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+            w.res["cpu_s"] = round(sum(r.ru_utime + r.ru_stime for r in ru), 2)
         with open(args.raw + ".tmp", "w") as f:
             json.dump(w.res, f, indent=1)
         os.rename(args.raw + ".tmp", args.raw)
@@ -1270,12 +1342,23 @@ def driver_main(args):
     if os.geteuid() != 0:
         sys.exit("bench.py: needs root")
     layouts = list(LAYOUTS) if args.layout == "all" else [args.layout]
+    systemd = "systemd" in layouts
+    if args.n is None:
+        args.n = systemd_layout.DEFAULT_N if systemd else DEFAULT_N
+    if systemd:  # lifecycle and teardown only (see bench/systemd_layout.py)
+        args.create_trials, args.mem_trials, args.no_scaling = 0, 0, True
     berth_src = os.path.abspath(args.berth)
     if not os.access(berth_src, os.X_OK):
         sys.exit(f"bench.py: {berth_src} not found: run `cargo build --release` first")
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="berthbench.", dir="/tmp")
+    if systemd:
+        systemd_layout.ensure_host(log)
+    # The systemd host sees only the repository (at the same path): the work directory goes
+    # under target/ (ignored by git) for it, else in /tmp; both are on the same disk here.
+    wparent = os.path.join(REPO, "target") if systemd else "/tmp"
+    os.makedirs(wparent, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="berthbench.", dir=wparent)
     tag = f"berthbench-{os.getpid()}"
     children = []
     interrupted = [False]
@@ -1316,7 +1399,8 @@ def driver_main(args):
                       "version": sh([berth, "--version"]).replace("\n", "; "),
                       "git": sh(["git", "-C", REPO, "describe", "--always", "--dirty"])},
             "runc": sh([SYSTEM_RUNTIMES["runc"], "--version"]).split("\n")[0],
-            "crun": sh([SYSTEM_RUNTIMES["crun"], "--version"]).split("\n")[0],
+            "crun": ("crun: not in the systemd host" if layouts == ["systemd"]
+                     else sh([SYSTEM_RUNTIMES["crun"], "--version"]).split("\n")[0]),
             "loadavg_start": open("/proc/loadavg").read().strip(),
             "trials": args.trials,
             "teardown_trials": args.teardown_trials,
@@ -1332,8 +1416,7 @@ def driver_main(args):
             if interrupted[0]:
                 break
             raw = os.path.join(workdir, f"{layout}.json")
-            cmd = [CGROUP_VIEW, layout, "--", sys.executable, os.path.abspath(__file__),
-                   "--worker", layout, "--workdir", workdir, "--raw", raw, "--tag", tag,
+            cmd = [os.path.abspath(__file__), "--worker", layout, "--workdir", workdir, "--raw", raw, "--tag", tag,
                    "--berth", berth, "--trials", str(args.trials), "--create-trials", str(args.create_trials),
                    "--teardown-trials", str(args.teardown_trials),
                    "--n", ",".join(map(str, args.n)),
@@ -1346,7 +1429,11 @@ def driver_main(args):
                 cmd += ["--runtimes", args.runtimes]
             if args.no_noall:
                 cmd.append("--no-noall")
-            log(f"layout {layout}: {' '.join(cmd[:4])} ...")
+            if layout == "systemd":
+                cmd = systemd_layout.worker_argv(cmd)
+            else:
+                cmd = [CGROUP_VIEW, layout, "--", sys.executable, *cmd]
+            log(f"layout {layout}: {' '.join(cmd[:5])} ...")
             cpu0, ru0 = machine_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
             c = subprocess.Popen(cmd)
             children.append(c)
@@ -1366,6 +1453,8 @@ def driver_main(args):
             if os.path.exists(raw):
                 with open(raw) as f:
                     results[layout] = json.load(f)
+                if results[layout].get("cpu_s") is not None:  # a worker that is not our child
+                    ours = results[layout]["cpu_s"]
                 results[layout]["cpu"] = {
                     "machine_busy_pct": round(100 * busy / total, 1) if total else None,
                     "bench_pct": round(100 * ours / total, 1) if total else None,
@@ -1385,8 +1474,11 @@ def driver_main(args):
                     c.wait(timeout=180)
                 except subprocess.TimeoutExpired:
                     c.kill()
-        # Whatever a killed worker left in the kernel's cgroups (visible from here too).
+        # Whatever a killed worker left in the kernel's cgroups (visible from here too), or in
+        # the systemd host (its scope units).
         left = sweep_cgroups(tag + "-")
+        if systemd:
+            left += systemd_layout.driver_cleanup(f"{tag}-systemd")
         if left:
             log(f"swept leftovers: {left}")
         if args.keep_workdir:
@@ -1400,25 +1492,31 @@ def driver_main(args):
     data = {"meta": meta, "layouts": results}
     if interrupted[0]:
         meta["interrupted"] = True
-    with open(os.path.join(out_dir, "raw.json"), "w") as f:
+    with open(os.path.join(out_dir, f"raw{out_suffix(data)}.json"), "w") as f:
         json.dump(data, f, indent=1)
     write_outputs(data, out_dir)
     return 130 if interrupted[0] else 0
 
 
+def out_suffix(data):
+    """"-systemd" for a run of the systemd layout alone: its results (RESULTS-systemd.md,
+    raw-systemd.json, *-systemd.svg) live beside those of `--layout all` instead of replacing
+    them; "" otherwise."""
+    names = [k for k in data.get("layouts", {}) if not k.startswith("_")]
+    return "-systemd" if names == ["systemd"] else ""
+
+
 def write_outputs(data, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     report = make_report(data)
-    with open(os.path.join(out_dir, "RESULTS.md"), "w") as f:
-        f.write(report)
-    with open(os.path.join(out_dir, "lifecycle.svg"), "w") as f:
-        f.write(svg_lifecycle(data))
-    with open(os.path.join(out_dir, "teardown.svg"), "w") as f:
-        f.write(svg_teardown(data, "kill"))
-    with open(os.path.join(out_dir, "teardown-delete.svg"), "w") as f:
-        f.write(svg_teardown(data, "delete"))
+    sfx = out_suffix(data)
+    names = [f"RESULTS{sfx}.md", f"lifecycle{sfx}.svg", f"teardown{sfx}.svg", f"teardown-delete{sfx}.svg"]
+    for name, text in zip(names, (report, svg_lifecycle(data), svg_teardown(data, "kill"),
+                                  svg_teardown(data, "delete"))):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
     print(report)
-    log(f"wrote {out_dir}/RESULTS.md, raw.json, lifecycle.svg, teardown.svg, teardown-delete.svg")
+    log(f"wrote {out_dir}/{', '.join(names[:1] + [f'raw{sfx}.json'] + names[1:])}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1553,6 +1651,8 @@ def summary(data):
             slopes = {r: [list_fit(sc[r])[1]] if r in sc and list_fit(sc[r])[1] is not None else [] for r in rts}
             rows.append(("`list`: ms per container (fit)", slopes))
         for lab, vals in rows:
+            if not any(vals.values()):
+                continue  # a section this layout did not run (e.g. create states under systemd)
             row = [layout, lab] + [fmt_ms(median(vals[r])) if vals[r] else "–" for r in rts]
             row += [fmt_ratio(median(vals["berth"]), median(vals[o])) if vals.get("berth") else "–" for o in others]
             L.append("| " + " | ".join(row) + " |")
@@ -1563,6 +1663,9 @@ def summary(data):
             nfail[(layout, f.get("runtime"))] = nfail.get((layout, f.get("runtime")), 0) + 1
     L.append("berth processes alive when its kill / delete -f returned: "
              + ("**" + "; ".join(stale_rows) + "** (a bug)" if stale_rows else "none in any trial (as promised)") + ".  ")
+    for layout, res in data["layouts"].items():
+        if layout == "systemd":
+            L.extend(systemd_layout.summary_lines(res))
     L.append("Failures and oddities: " + (", ".join(f"{l}/{r}: {c}" for (l, r), c in sorted(nfail.items()))
                                           if nfail else "none") + " (details per layout below).\n")
     return L
@@ -1789,6 +1892,8 @@ def make_report(data):
                                  for o, k, _ in cols]
                     L.append("| " + " | ".join(row) + " |")
                 L.append("")
+        if layout == "systemd":
+            L.extend(systemd_layout.report_section(res, ordered_runtimes))
         L.extend(memory_section(res))
         L.extend(scaling_section(res))
         fails = res.get("failures", [])
@@ -1836,6 +1941,8 @@ def make_report(data):
         "removed with `delete -f` and checked afterwards.\n"
         "- Other work on the machine (e.g. test suites running concurrently) adds noise; compare the "
         "interleaved runtimes with each other rather than with other runs.\n")
+    if "systemd" in data["layouts"]:
+        L.append(systemd_layout.METHOD)
     return "\n".join(L) + "\n"
 
 
@@ -2027,10 +2134,13 @@ def parse_args(argv):
                          "(default 15, 0 skips)")
     ap.add_argument("--teardown-trials", type=int, default=5,
                     help="teardown trials per N, PID namespace and mode (default 5)")
-    ap.add_argument("--layout", choices=LAYOUTS + ("all",), default="native")
+    ap.add_argument("--layout", choices=WORKER_LAYOUTS + ("all",), default="native",
+                    help="native, v2, legacy (this machine, under scripts/cgroup-view), all (those "
+                         "three), or systemd (inside scripts/systemd-host, --systemd-cgroup; alone)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--n", type=lambda s: [int(x) for x in s.split(",") if x != ""],
-                    default=[0, 10, 100, 1000], help="extra processes per container (default 0,10,100,1000)")
+                    default=None, help="extra processes per container (default 0,10,100,1000; "
+                                       "systemd: 0,1000)")
     ap.add_argument("--runtimes", default="",
                     help="comma-separated subset of berth,runc,crun (default: per layout; crun in legacy only)")
     ap.add_argument("--berth", default=DEFAULT_BERTH, help="berth binary (default target/release/berth)")
@@ -2051,7 +2161,7 @@ def parse_args(argv):
     ap.add_argument("--report", metavar="RAW_JSON",
                     help="only rebuild RESULTS.md and the SVGs in --out from an earlier raw.json")
     # internal: the per-layout worker
-    ap.add_argument("--worker", choices=LAYOUTS, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=WORKER_LAYOUTS, help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     ap.add_argument("--raw", help=argparse.SUPPRESS)
     ap.add_argument("--tag", help=argparse.SUPPRESS)

@@ -680,7 +680,8 @@ fn error_phrases() {
 }
 
 /// A state file that cannot be read: commands say so and change nothing; `delete -f` removes
-/// the container, its processes and its cgroups.
+/// the container, its processes and its cgroups. (`kill KILL` kills them all, from the
+/// container's cgroups: integration/hardening.rs.)
 #[test]
 fn corrupt_state() {
     let mut cases = Cases::default();
@@ -700,7 +701,7 @@ fn corrupt_state() {
 
     for (case, args) in [
         ("state", vec!["state", &id]),
-        ("kill", vec!["kill", &id, "KILL"]),
+        ("kill", vec!["kill", &id, "TERM"]),
         ("ps", vec!["ps", &id]),
         ("pause", vec!["pause", &id]),
         ("delete", vec!["delete", &id]),

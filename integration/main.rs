@@ -9,6 +9,8 @@
 
 mod common;
 mod errors;
+mod fuzz;
+mod hardening;
 mod lifecycle;
 mod reliability;
 mod security;

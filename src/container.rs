@@ -8,8 +8,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use libcontainer::config::YoukiConfig;
 use libcontainer::container::{ContainerStatus, State};
 use serde::{Deserialize, Serialize};
@@ -68,30 +70,7 @@ impl Root {
         validate_id(id)?;
         self.ensure()?;
         let path = self.path.join(LOCK_DIR).join(id);
-        loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .with_context(|| format!("cannot open lock {}", path.display()))?;
-            lock_exclusive(&file).with_context(|| format!("cannot lock {}", path.display()))?;
-            // A delete unlinks the lock file while holding it; whoever was waiting on the old
-            // inode must start over on the new one.
-            let held = file.metadata()?;
-            match fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {
-                    return Ok(Lock {
-                        _file: file,
-                        path,
-                        container: self.dir(id),
-                    })
-                }
-                _ => continue,
-            }
-        }
+        Lock::take(path, self.dir(id))
     }
 
     /// The ids of every container, sorted.
@@ -112,9 +91,121 @@ impl Root {
     }
 }
 
-/// A POSIX record lock (fcntl F_SETLKW) on the whole file. Unlike flock(2) and OFD locks, it
-/// belongs to this process alone: the container processes that `create` and `exec` fork do
-/// not inherit it, so it is released when berth exits even while they live on.
+/// A held container lock; released on drop. When the container does not exist (any more, or
+/// never did: a failed create, a kill of an unknown id) its lock file is unlinked first, so
+/// lock files never outlive their containers. Only the holder unlinks, and a waiter that then
+/// gets the old inode starts over.
+///
+/// The lock is a POSIX record lock (fcntl `F_SETLKW`): unlike flock(2) and OFD locks, a
+/// process that berth forks does not inherit it, so it is released when berth exits even while
+/// the container's processes live on. Its descriptor is held by a thread of berth's with a
+/// descriptor table of its own (`unshare(CLONE_FILES)`), never in the table libcontainer's
+/// clone3 copies into a container's init: a created container's init runs berth's code until
+/// `start` and would otherwise hold the descriptor of berth's lock file. A record lock belongs
+/// to the descriptor table that took it, so it lives exactly as long as that thread holds it.
+pub struct Lock {
+    path: PathBuf,
+    container: PathBuf,
+    holder: Option<LockHolder>,
+}
+
+struct LockHolder {
+    release: mpsc::Sender<()>,
+    thread: thread::JoinHandle<()>,
+}
+
+impl Lock {
+    fn take(path: PathBuf, container: PathBuf) -> Result<Lock> {
+        let (locked_tx, locked_rx) = mpsc::channel::<io::Result<()>>();
+        let (release, release_rx) = mpsc::channel::<()>();
+        let thread_path = path.clone();
+        let thread = thread::Builder::new()
+            .name("berth-lock".into())
+            .spawn(move || {
+                // Signals are for berth's main thread (a foreground run forwards them).
+                let _ = nix::sys::signal::SigSet::all().thread_block();
+                let held = own_descriptor_table().and_then(|()| lock_file(&thread_path));
+                drop(thread_path);
+                match held {
+                    Ok(file) => {
+                        let _ = locked_tx.send(Ok(()));
+                        // Held until the Lock is dropped (or berth exits).
+                        let _ = release_rx.recv();
+                        drop(file);
+                    }
+                    Err(e) => {
+                        let _ = locked_tx.send(Err(e));
+                    }
+                }
+            })
+            .context("cannot start the lock's thread")?;
+        let holder = LockHolder { release, thread };
+        match locked_rx.recv() {
+            Ok(Ok(())) => Ok(Lock {
+                path,
+                container,
+                holder: Some(holder),
+            }),
+            Ok(Err(e)) => {
+                let _ = holder.thread.join();
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+            Err(_) => {
+                let _ = holder.thread.join();
+                bail!("cannot lock {}: the lock's thread ended", path.display())
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.container.exists() {
+            let _ = fs::remove_file(&self.path);
+        }
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.release.send(());
+            let _ = holder.thread.join();
+        }
+    }
+}
+
+/// Gives the calling thread a descriptor table of its own, holding nothing: what it opens
+/// from now on is invisible to the rest of berth and to the processes berth forks.
+fn own_descriptor_table() -> io::Result<()> {
+    // SAFETY: unshare(CLONE_FILES) and close_range act on this thread's own table; the
+    // descriptors closed are this thread's copies, not the process's.
+    unsafe {
+        if libc::unshare(libc::CLONE_FILES) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+    }
+    Ok(())
+}
+
+/// Opens and locks the lock file at `path`, starting over when a delete unlinked it meanwhile.
+fn lock_file(path: &Path) -> io::Result<File> {
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)?;
+        lock_exclusive(&file)?;
+        // A delete unlinks the lock file while holding it; whoever was waiting on the old
+        // inode must start over on the new one.
+        let held = file.metadata()?;
+        match fs::symlink_metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),
+            _ => continue,
+        }
+    }
+}
+
+/// fcntl F_SETLKW on the whole file, retried when interrupted.
 fn lock_exclusive(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: a zeroed flock is a valid value; the fields set select a write lock on the
@@ -130,24 +221,6 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
             return Err(err);
-        }
-    }
-}
-
-/// A held container lock; released on drop. When the container does not exist (any more, or
-/// never did: a failed create, a kill of an unknown id) its lock file is unlinked first, so
-/// lock files never outlive their containers. Only the holder unlinks, and a waiter that then
-/// gets the old inode starts over (see [`Root::lock`]).
-pub struct Lock {
-    _file: File,
-    path: PathBuf,
-    container: PathBuf,
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        if !self.container.exists() {
-            let _ = fs::remove_file(&self.path);
         }
     }
 }
@@ -276,14 +349,23 @@ impl Container {
         }
     }
 
-    /// The cgroup path libcontainer put the container in.
-    pub fn cgroup_path(&self) -> PathBuf {
+    /// The cgroup path libcontainer put the container in: berth's record, libcontainer's, or
+    /// the cgroup named after the container ([`find_cgroup`]), never a guess.
+    pub fn cgroup_path(&self) -> Result<PathBuf> {
         if let Some(meta) = &self.meta {
-            return meta.cgroup_path.clone();
+            return Ok(meta.cgroup_path.clone());
         }
-        YoukiConfig::load(&self.dir)
-            .map(|c| c.cgroup_path)
-            .unwrap_or_else(|_| default_cgroup_path(&self.id))
+        match YoukiConfig::load(&self.dir) {
+            Ok(c) => Ok(c.cgroup_path),
+            Err(_) if create_unfinished(&self.dir) => {
+                Ok(find_cgroup(&self.id).unwrap_or_else(|_| default_cgroup_path(&self.id)))
+            }
+            Err(youki) => find_cgroup(&self.id).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read berth.json nor youki_config.json ({youki}), and {e}; the state is kept"
+                )
+            }),
+        }
     }
 
     /// The scope unit of a container created with `--systemd-cgroup` on a systemd host.
@@ -294,7 +376,7 @@ impl Container {
     pub fn cgroups(&self) -> Result<Cgroups> {
         let path = match self.unit() {
             Some(unit) => unit.cgroup.clone(),
-            None => self.cgroup_path(),
+            None => self.cgroup_path()?,
         };
         Cgroups::locate(&path).context("cannot find the container's cgroups")
     }
@@ -320,6 +402,42 @@ impl Container {
     pub fn save_meta(dir: &Path, meta: &Meta) -> Result<()> {
         write_atomic(&dir.join(META_FILE), &serde_json::to_vec(meta)?)
             .context("cannot save container metadata")
+    }
+}
+
+/// berth writes berth.json (atomically) when `create` has finished: without it, the create was
+/// interrupted, and its only processes are libcontainer's forks of berth, found by their command
+/// line (`lifecycle::kill_interrupted_launch`); its cgroup may not exist yet. A berth.json that
+/// exists but cannot be read is damage, and no reason to guess.
+pub fn create_unfinished(dir: &Path) -> bool {
+    matches!(fs::symlink_metadata(dir.join(META_FILE)), Err(e) if e.kind() == io::ErrorKind::NotFound)
+}
+
+/// The cgroup of container `id` when nothing recorded says where it is: libcontainer's default
+/// path if it exists, else the one cgroup directory, in any hierarchy, named after the
+/// container as runtimes' callers name them (`ID`, `:youki:ID`, `PREFIX-ID.scope`). None, or
+/// several that differ, is an error: berth cannot be sure where the processes are.
+pub fn find_cgroup(id: &str) -> Result<PathBuf> {
+    let default = default_cgroup_path(id);
+    if Cgroups::locate(&default).is_ok_and(|c| !c.hierarchies.is_empty()) {
+        return Ok(default);
+    }
+    let scope = format!("-{id}.scope");
+    let youki = format!(":youki:{id}");
+    let found = crate::teardown::cgroup::find_named(
+        &|name| name == id || name == youki || name.ends_with(&scope),
+        8,
+    )
+    .map_err(|e| anyhow!("cannot read the cgroup hierarchies: {e}"))?;
+    let mut found = found.into_iter();
+    match (found.next(), found.next()) {
+        (Some(path), None) => Ok(path),
+        (None, _) => bail!("no cgroup named after the container was found"),
+        (Some(a), Some(b)) => bail!(
+            "more than one cgroup is named after the container ({} and {})",
+            a.display(),
+            b.display()
+        ),
     }
 }
 

@@ -23,12 +23,14 @@ use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
 use crate::lifecycle::{self, Placement};
+use crate::panic;
 use crate::resources;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket};
+use crate::validate;
 
 /// Everything `create` and `run` take.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +63,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     let bundle = fs::canonicalize(&opts.bundle)
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = load_spec(&bundle)?;
+    validate::spec(&spec, &bundle).context("invalid config.json")?;
     let cgroup_path = spec
         .linux()
         .as_ref()
@@ -68,13 +71,12 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         .unwrap_or_else(|| default_cgroup_path(id));
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
-    if placement.unit.is_none() {
-        Cgroups::locate(&cgroup_path).context("invalid cgroupsPath")?;
-    }
+    let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
+    check_existing_cgroup(&existing)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
-    let result = build_init(root, id, &bundle, opts).and_then(|pid| {
+    let result = panic::catch(|| build_init(root, id, &bundle, opts)).and_then(|pid| {
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
@@ -107,6 +109,19 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         // already runs, or a later failure here, needs the teardown engine.
         let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
     })
+}
+
+/// runc's rules for a `cgroupsPath` that exists already: a frozen cgroup would hold init
+/// frozen forever (and libcontainer would wait for it), and one with processes in it is
+/// someone else's.
+fn check_existing_cgroup(cgroups: &Cgroups) -> Result<()> {
+    if cgroups.is_frozen() {
+        bail!("container's cgroup unexpectedly frozen");
+    }
+    if !cgroups.pids().is_empty() {
+        bail!("container's cgroup is not empty");
+    }
+    Ok(())
 }
 
 fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<i32> {
@@ -266,6 +281,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         check_parent_dir(pid_file, "pid file")?;
     }
     let process = exec_process(&c, opts)?;
+    validate::process_fields(&process, "the process").context("cannot exec")?;
     let wants_terminal =
         !opts.detach && opts.console_socket.is_none() && process.terminal() == Some(true);
     let console = wants_terminal

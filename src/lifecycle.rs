@@ -10,7 +10,9 @@ use libc::SIGKILL;
 use libcontainer::config::YoukiConfig;
 use libcontainer::container::ContainerStatus;
 
-use crate::container::{default_cgroup_path, Container, Meta, Root, Status, DEFAULT_ROOT};
+use crate::container::{
+    create_unfinished, default_cgroup_path, Container, Meta, Root, Status, DEFAULT_ROOT,
+};
 use crate::systemd::{self, Systemd, Unit};
 use crate::teardown::{
     self, wait, Cgroups, Options, Outcome, Proc, Scope, Strategy, Target, Timeout,
@@ -30,8 +32,16 @@ pub struct KillOptions {
 /// gone, and returns only when all have exited.
 pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
     let _lock = root.lock(id)?;
-    let mut c = Container::load(root, id)?;
     let topts = Options::new(opts.timeout);
+    let mut c = match Container::load(root, id) {
+        Ok(c) => c,
+        Err(e)
+            if root.dir(id).join("state.json").exists() && (opts.signal == SIGKILL || opts.all) =>
+        {
+            return kill_unreadable(&root.dir(id), id, opts, &topts, e);
+        }
+        Err(e) => return Err(e),
+    };
     let started = Instant::now();
     let cgroups = c.cgroups()?;
     let kill = opts.signal == SIGKILL;
@@ -55,6 +65,46 @@ pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
     debug_outcome("kill", &topts, &outcome, started);
     if wait && c.state.status != ContainerStatus::Stopped {
         c.set_status(ContainerStatus::Stopped)?;
+    }
+    Ok(())
+}
+
+/// `kill` of a container whose state cannot be read: init is unknown, so only a signal to every
+/// process (KILL, or `--all`) can be sent, to whatever runs in the cgroups [`Placement::recover`]
+/// finds. The state stays as it is, for `delete -f`.
+fn kill_unreadable(
+    dir: &Path,
+    id: &str,
+    opts: KillOptions,
+    topts: &Options,
+    state_error: anyhow::Error,
+) -> Result<()> {
+    let placement = Placement::recover(dir, id).map_err(|e| {
+        e.context(format!(
+            "cannot read container state {}",
+            dir.join("state.json").display()
+        ))
+    })?;
+    tracing::warn!("{id}: {state_error:#}; signalling every process of its cgroups");
+    let cgroups =
+        Cgroups::locate(&placement.cgroup).context("cannot find the container's cgroups")?;
+    if cgroups.pids().is_empty() {
+        if opts.all {
+            return Ok(());
+        }
+        bail!("container not running");
+    }
+    let wait = opts.wait || opts.signal == SIGKILL;
+    teardown::signal(
+        Target::cgroups_only(&cgroups),
+        opts.signal,
+        Scope::All,
+        wait,
+        topts,
+    )
+    .map_err(kept)?;
+    if wait {
+        finish_scope(placement.unit.as_ref(), &cgroups, topts)?;
     }
     Ok(())
 }
@@ -97,7 +147,21 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
                 return Err(e);
             }
             kill_interrupted_launch(root, id, &topts)?;
-            purge(&dir, &Placement::recover(&dir, id), &topts)?;
+            let placement = match Placement::recover(&dir, id) {
+                Ok(p) => p,
+                // Nothing recorded and nothing found: an interrupted create.
+                Err(_) if half_made || create_unfinished(&dir) => Placement {
+                    cgroup: default_cgroup_path(id),
+                    unit: None,
+                },
+                Err(p) => {
+                    return Err(p.context(format!(
+                        "cannot read container state {}",
+                        dir.join("state.json").display()
+                    )))
+                }
+            };
+            purge(&dir, &placement, &topts)?;
             return if force { Ok(()) } else { Err(e) };
         }
     };
@@ -149,28 +213,39 @@ impl Placement {
     }
 
     /// For a container whose state cannot be read: berth's record if it reads, else the cgroup
-    /// path libcontainer recorded (or its default), as a scope where one by that name exists.
-    pub fn recover(dir: &Path, id: &str) -> Placement {
-        let meta: Option<Meta> = fs::read(dir.join("berth.json"))
-            .ok()
-            .and_then(|t| serde_json::from_slice(&t).ok());
-        if let Some(meta) = meta {
-            return Placement {
-                cgroup: meta
-                    .systemd
-                    .as_ref()
-                    .map_or(meta.cgroup_path.clone(), |s| s.cgroup.clone()),
-                unit: meta.systemd,
-            };
-        }
-        let raw = YoukiConfig::load(dir)
-            .map(|c| c.cgroup_path)
-            .unwrap_or_else(|_| default_cgroup_path(id));
+    /// path libcontainer recorded, else the cgroup named after the container (see
+    /// [`find_cgroup`]). Fails, naming what it could not read, when none of these tells where
+    /// the container's processes are: the caller keeps the state then.
+    pub fn recover(dir: &Path, id: &str) -> Result<Placement> {
+        let meta = fs::read(dir.join("berth.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_slice::<Meta>(&t).map_err(|e| e.to_string()));
+        let meta = match meta {
+            Ok(meta) => {
+                return Ok(Placement {
+                    cgroup: meta
+                        .systemd
+                        .as_ref()
+                        .map_or(meta.cgroup_path.clone(), |s| s.cgroup.clone()),
+                    unit: meta.systemd,
+                })
+            }
+            Err(e) => e,
+        };
+        let raw = match YoukiConfig::load(dir) {
+            Ok(config) => config.cgroup_path,
+            Err(youki) => crate::container::find_cgroup(id).map_err(|e| {
+                anyhow!(
+                    "cannot read berth.json ({meta}) nor youki_config.json ({youki}), and {e}; \
+                     the state is kept"
+                )
+            })?,
+        };
         let unit = systemd::in_use(true, &raw)
             .ok()
             .flatten()
             .filter(|u| Cgroups::locate(&u.cgroup).is_ok_and(|c| !c.hierarchies.is_empty()));
-        match unit {
+        Ok(match unit {
             Some(u) => Placement {
                 cgroup: u.cgroup.clone(),
                 unit: Some(u),
@@ -179,7 +254,7 @@ impl Placement {
                 cgroup: raw,
                 unit: None,
             },
-        }
+        })
     }
 }
 

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result};
@@ -25,9 +25,17 @@ pub enum Format {
     Json,
 }
 
+/// The log file is opened for each line, never kept open: a created container's init is a fork
+/// of berth that runs berth's code until `start`, and holds every descriptor berth had when
+/// it was forked. Lines logged in such a fork (libcontainer's debug events) are dropped: the
+/// fork may already see the container's file system, where the path means something else.
 struct Sink {
-    file: Mutex<File>,
+    path: PathBuf,
     format: Format,
+    /// berth's own pid: forks do not write.
+    pid: u32,
+    /// One writer at a time, so that lines stay whole and in order.
+    lock: Mutex<()>,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -35,16 +43,14 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 /// Opens the log file (appending) and, with `debug`, routes tracing events to it.
 pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<()> {
     if let Some(path) = path {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
+        let path = std::path::absolute(path)
             .with_context(|| format!("cannot open log file {}", path.display()))?;
+        open(&path).with_context(|| format!("cannot open log file {}", path.display()))?;
         let _ = SINK.set(Sink {
-            file: Mutex::new(file),
+            path,
             format,
+            pid: std::process::id(),
+            lock: Mutex::new(()),
         });
     }
     if debug && SINK.get().is_some() {
@@ -67,10 +73,24 @@ pub fn write(level: &str, msg: &str) {
         }
         Format::Text => format!("time={time:?} level={level} msg={msg:?}\n"),
     };
-    if let Ok(mut f) = sink.file.lock() {
-        // One write(2) per line: O_APPEND keeps concurrent writers' lines whole.
+    if std::process::id() != sink.pid {
+        return;
+    }
+    let _guard = sink.lock.lock();
+    // One write(2) per line: O_APPEND keeps concurrent writers' lines whole.
+    if let Ok(mut f) = open(&sink.path) {
         let _ = f.write_all(line.as_bytes());
     }
+}
+
+/// The log file, for appending (created if missing; symlinks followed, as runc does).
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
 }
 
 struct FileLayer;

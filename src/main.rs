@@ -6,15 +6,18 @@
 mod attach;
 mod commands;
 mod container;
+mod fds;
 mod fsutil;
 mod launch;
 mod lifecycle;
 mod log;
+mod panic;
 mod resources;
 mod signal;
 mod systemd;
 mod teardown;
 mod tty;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +91,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Before anything opens a descriptor: the caller's extra ones must not reach a container.
+    let keep = cli.command.as_ref().map_or(0, Command::preserved_fds);
+    fds::close_inherited(keep.saturating_add(fds::listen_fds()));
+    panic::install();
     // Library errors must not add backtraces to the one line a user reads.
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let format = if cli.log_format == "json" {
@@ -112,7 +119,7 @@ fn main() -> ExitCode {
         systemd_cgroup: cli.systemd_cgroup,
     };
     let id = command_id(&command);
-    match command.run(&ctx) {
+    match panic::catch(|| command.run(&ctx)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             report_error(&match id {

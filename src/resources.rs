@@ -19,7 +19,7 @@ use crate::systemd::Unit;
 /// Changes a running container's limits.
 pub fn update(c: &Container, resources: &LinuxResources) -> Result<()> {
     let manager = create_cgroup_manager(CgroupConfig {
-        cgroup_path: c.cgroup_path(),
+        cgroup_path: c.cgroup_path()?,
         systemd_cgroup: c.state.use_systemd,
         container_name: c.id.clone(),
     })?;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::Context;
+use super::{Context, MAX_PRESERVE_FDS};
 use crate::launch::{self, CreateOptions};
 
 #[derive(clap::Args, Debug)]
@@ -32,8 +32,8 @@ pub struct CreateArgs {
     #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass this many extra file descriptors (3 and up) to the container
-    #[arg(long, default_value_t = 0)]
-    pub preserve_fds: i32,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_PRESERVE_FDS))]
+    pub preserve_fds: u32,
     /// Accepted for runc compatibility; not supported
     #[arg(long)]
     pub pidfd_socket: Option<PathBuf>,
@@ -46,7 +46,7 @@ impl CreateArgs {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
-            preserve_fds: self.preserve_fds,
+            preserve_fds: self.preserve_fds as i32,
             systemd_cgroup: ctx.systemd_cgroup,
             foreground,
         }

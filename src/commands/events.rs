@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<i32> {
             bail!("container not running");
         }
         let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: c.cgroup_path(),
+            cgroup_path: c.cgroup_path()?,
             systemd_cgroup: c.state.use_systemd,
             container_name: c.id.clone(),
         })?;

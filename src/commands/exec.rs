@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 
-use super::Context;
+use super::{Context, MAX_PRESERVE_FDS};
 use crate::launch::{self, ExecOptions};
 
 #[derive(clap::Args, Debug)]
@@ -40,8 +40,8 @@ pub struct Args {
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// Pass this many extra file descriptors (3 and up) to the process
-    #[arg(long, default_value_t = 0)]
-    pub preserve_fds: i32,
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_PRESERVE_FDS))]
+    pub preserve_fds: u32,
     /// Run in this sub-cgroup of the container
     #[arg(long)]
     pub cgroup: Option<String>,
@@ -91,7 +91,7 @@ fn options(args: Args) -> Result<ExecOptions> {
         detach: args.detach,
         pid_file: args.pid_file,
         console_socket: args.console_socket,
-        preserve_fds: args.preserve_fds,
+        preserve_fds: args.preserve_fds as i32,
         cgroup: args.cgroup,
         caps: args.cap,
         no_new_privs: args.no_new_privs,

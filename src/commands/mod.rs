@@ -72,6 +72,17 @@ pub enum Command {
 }
 
 impl Command {
+    /// How many descriptors from 3 up the caller hands to the container's process
+    /// (`--preserve-fds`); every other descriptor above stderr is closed at start.
+    pub fn preserved_fds(&self) -> u32 {
+        match self {
+            Command::Create(a) => a.create.preserve_fds,
+            Command::Run(a) => a.create.preserve_fds,
+            Command::Exec(a) => a.preserve_fds,
+            _ => 0,
+        }
+    }
+
     pub fn run(self, ctx: &Context) -> anyhow::Result<i32> {
         match self {
             Command::Create(a) => create::run(ctx, a),
@@ -105,6 +116,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))
 }
+
+/// The most descriptors `--preserve-fds` can name (the kernel's default `nr_open`).
+pub const MAX_PRESERVE_FDS: i64 = 1 << 20;
 
 /// The default deadline of every teardown wait.
 pub const DEFAULT_TIMEOUT: &str = "10s";

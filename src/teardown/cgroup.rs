@@ -209,6 +209,46 @@ impl Cgroups {
     }
 }
 
+/// The cgroup paths (relative to their hierarchy's root, as `/a/b`) of every directory, in any
+/// mounted hierarchy and at most `max_depth` levels down, whose name `matches`. A match is not
+/// searched further down.
+pub fn find_named(
+    matches: &dyn Fn(&str) -> bool,
+    max_depth: usize,
+) -> io::Result<BTreeSet<PathBuf>> {
+    fn walk(
+        dir: &Path,
+        rel: &Path,
+        depth: usize,
+        matches: &dyn Fn(&str) -> bool,
+        out: &mut BTreeSet<PathBuf>,
+    ) {
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name();
+            let rel = rel.join(&name);
+            if name.to_str().is_some_and(matches) {
+                out.insert(rel);
+            } else {
+                walk(&entry.path(), &rel, depth - 1, matches, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for (mount, _, _) in mounted_hierarchies()? {
+        walk(&mount, Path::new("/"), max_depth, matches, &mut out);
+    }
+    Ok(out)
+}
+
 /// Pushes `dir` and its sub-directories onto `out`, children before parents.
 fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     if let Ok(entries) = fs::read_dir(dir) {

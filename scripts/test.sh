@@ -4,7 +4,9 @@
 #   machine's own, cgroup v2 alone, cgroup v1 alone, and "systemd": inside a systemd host
 #   booted by scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
 #   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
-#   on the machine's own layout and inside the systemd host with the clients' systemd drivers.
+#   on the machine's own layout and inside the systemd host with the clients' systemd drivers;
+#   berth as a Kubernetes runtime handler through containerd's CRI (integration/cri/), with the
+#   cgroupfs driver here and the systemd driver inside the host.
 #   Ends with one "N passed, N failed" line.
 # Environment: LAYOUTS="native v2 legacy systemd", STRATEGIES="pidfd poll" narrow the matrix;
 #   SKIP_CLIENTS=1 skips the client tests.
@@ -40,12 +42,20 @@ run() {
 }
 
 run unit cargo test --quiet --bin berth
-integration_bin=$(cargo test --no-run --test integration --message-format=json 2>/dev/null |
-	jq -r 'select(.executable != null and .target.name == "integration") | .executable')
+# test_bin NAME: the built executable of the integration test target NAME (for the systemd
+# host, which has no cargo).
+test_bin() {
+	cargo test --no-run --test "$1" --message-format=json 2>/dev/null |
+		jq -r --arg t "$1" 'select(.executable != null and .target.name == $t) | .executable'
+}
+integration_bin=$(test_bin integration)
+cri_bin=$(test_bin cri)
 
 # The "systemd" layout: the same suites inside a systemd host (Debian, systemd as PID 1, pure
 # cgroup v2), every container a scope unit made through systemd's D-Bus API.
 systemd_layout() {
+	# A fresh boot from this checkout (a host left up, or booted from another clone, goes).
+	scripts/systemd-host down
 	if ! scripts/systemd-host up; then
 		failed=$((failed + 1))
 		failures+=("systemd-host")
@@ -60,6 +70,9 @@ systemd_layout() {
 	# systemd), each driving berth inside the host.
 	[ -n "${SKIP_CLIENTS:-}" ] || run clients-systemd timeout -k 30 900 "${inside[@]}" \
 		-e CLIENTS_CGROUP_DRIVER=systemd -e BERTH="$repo/target/debug/berth" -- bash integration/clients.sh
+	# The kubelet's calls through containerd's CRI plugin, SystemdCgroup = true.
+	[ -n "${SKIP_CLIENTS:-}" ] || run cri-systemd "${inside[@]}" -e BERTH_CRI_TEST_BIN="$cri_bin" \
+		-e BERTH_BIN="$repo/target/debug/berth" -- bash integration/cri/run.sh
 	scripts/systemd-host down
 }
 
@@ -77,6 +90,8 @@ done
 # berth as the runtime of containerd (ctr, docker) and podman; installs them from Debian.
 # The suite aborts itself after CLIENTS_TIMEOUT (540 s); timeout(1) is the last resort.
 [ -n "${SKIP_CLIENTS:-}" ] || run clients timeout -k 30 900 env BERTH="$repo/target/debug/berth" bash integration/clients.sh
+# The kubelet's calls through containerd's CRI plugin (cgroupfs driver; its own containerd).
+[ -n "${SKIP_CLIENTS:-}" ] || run cri env BERTH_CRI_TEST_BIN="$cri_bin" bash integration/cri/run.sh
 
 leftover=$(find /sys/fs/cgroup -maxdepth 4 -type d \( -name '*:youki:*' -o -name '*bt-*' -o -name '*it-*' \) 2>/dev/null | head -5)
 if [ -n "$leftover" ]; then

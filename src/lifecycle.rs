@@ -71,7 +71,8 @@ pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
 
 /// `kill` of a container whose state cannot be read: init is unknown, so only a signal to every
 /// process (KILL, or `--all`) can be sent, to whatever runs in the cgroups [`Placement::recover`]
-/// finds. The state stays as it is, for `delete -f`.
+/// finds. state.json stays as it is, for `delete -f`; berth.json records where the processes
+/// were.
 fn kill_unreadable(
     dir: &Path,
     id: &str,
@@ -105,6 +106,14 @@ fn kill_unreadable(
     .map_err(kept)?;
     if wait {
         finish_scope(placement.unit.as_ref(), &cgroups, topts)?;
+        // What was found is recorded, so that `delete -f` knows the container is gone even
+        // when its cgroup went with it (systemd removes an empty scope).
+        let meta = Meta {
+            cgroup_path: placement.cgroup.clone(),
+            systemd: placement.unit.clone(),
+            ..Meta::default()
+        };
+        Container::save_meta(dir, &meta)?;
     }
     Ok(())
 }
@@ -244,7 +253,8 @@ impl Placement {
         let unit = systemd::in_use(true, &raw)
             .ok()
             .flatten()
-            .filter(|u| Cgroups::locate(&u.cgroup).is_ok_and(|c| !c.hierarchies.is_empty()));
+            .filter(|u| Cgroups::locate(&u.cgroup).is_ok_and(|c| !c.hierarchies.is_empty()))
+            .or_else(|| systemd::scope_at(&raw));
         Ok(match unit {
             Some(u) => Placement {
                 cgroup: u.cgroup.clone(),

@@ -77,6 +77,16 @@ pub fn in_use(systemd_cgroup: bool, cgroups_path: &Path) -> Result<Option<Unit>>
     Unit::parse(cgroups_path)
 }
 
+/// The scope unit whose cgroup is `cgroup` (an absolute path found by its name, for a
+/// container whose records cannot be read), on a host where berth's scopes are systemd's.
+pub fn scope_at(cgroup: &Path) -> Option<Unit> {
+    let name = cgroup.file_name()?.to_str()?;
+    (name.ends_with(".scope") && cgroup.is_absolute() && host_is_systemd_v2()).then(|| Unit {
+        name: name.to_string(),
+        cgroup: cgroup.to_path_buf(),
+    })
+}
+
 /// A host where libcgroups uses its systemd driver.
 pub fn host_is_systemd_v2() -> bool {
     use libcgroups::common::{get_cgroup_setup, CgroupSetup};

@@ -1,0 +1,10 @@
+#!/bin/sh
+# Run runc's own integration suite (tests/integration/*.bats of a runc source tree) against
+# berth, offline. The work is done by the Python package scripts/runc_suite/.
+#   scripts/runc-suite.sh --fetch DIR                  download runc's Debian source, unpack it in DIR
+#   scripts/runc-suite.sh [OPTIONS] RUNC_SRC [FILE...] run the suite (all files, one at a time)
+#   scripts/runc-suite.sh --help                       every option
+# Ends with one "N passed, N failed, N skipped" line; exits non-zero if a test not listed in
+# scripts/runc-suite.skip failed.
+here=$(cd "$(dirname "$0")" && pwd)
+PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" exec python3 -B -m runc_suite "$@"

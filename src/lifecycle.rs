@@ -214,11 +214,13 @@ impl Placement {
     /// What libcontainer makes of `cgroups_path` (the cgroup driver decides).
     pub fn new(cgroups_path: &Path, systemd_cgroup: bool) -> Result<Placement> {
         let unit = systemd::in_use(systemd_cgroup, cgroups_path)?;
-        let cgroup = match &unit {
-            Some(u) => u.cgroup.clone(),
-            None => cgroups_path.to_path_buf(),
-        };
-        Ok(Placement { cgroup, unit })
+        Ok(Placement::of(cgroups_path.to_path_buf(), unit))
+    }
+
+    /// A scope unit's processes are in its cgroup; without one, in `cgroup_path`.
+    fn of(cgroup_path: PathBuf, unit: Option<Unit>) -> Placement {
+        let cgroup = unit.as_ref().map_or(cgroup_path, |u| u.cgroup.clone());
+        Placement { cgroup, unit }
     }
 
     /// For a container whose state cannot be read: berth's record if it reads, else the cgroup
@@ -230,15 +232,7 @@ impl Placement {
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_slice::<Meta>(&t).map_err(|e| e.to_string()));
         let meta = match meta {
-            Ok(meta) => {
-                return Ok(Placement {
-                    cgroup: meta
-                        .systemd
-                        .as_ref()
-                        .map_or(meta.cgroup_path.clone(), |s| s.cgroup.clone()),
-                    unit: meta.systemd,
-                })
-            }
+            Ok(meta) => return Ok(Placement::of(meta.cgroup_path, meta.systemd)),
             Err(e) => e,
         };
         let raw = match YoukiConfig::load(dir) {
@@ -255,16 +249,7 @@ impl Placement {
             .flatten()
             .filter(|u| Cgroups::locate(&u.cgroup).is_ok_and(|c| !c.hierarchies.is_empty()))
             .or_else(|| systemd::scope_at(&raw));
-        Ok(match unit {
-            Some(u) => Placement {
-                cgroup: u.cgroup.clone(),
-                unit: Some(u),
-            },
-            None => Placement {
-                cgroup: raw,
-                unit: None,
-            },
-        })
+        Ok(Placement::of(raw, unit))
     }
 }
 

@@ -22,6 +22,16 @@ log=$(mktemp -d /tmp/berth-test.XXXXXX)
 passed=0
 failed=0
 failures=()
+# Test cgroups left by anything before this run (a manual run, another checkout) are not this
+# run's leaks: the check at the end reports only new ones, and names the old ones.
+test_cgroups() {
+	find /sys/fs/cgroup -maxdepth 4 -type d \( -name '*:youki:*' -o -name '*bt-*' -o -name '*it-*' \) 2>/dev/null | sort
+}
+test_cgroups >"$log/cgroups.before"
+if [ -s "$log/cgroups.before" ]; then
+	echo "test cgroups that were here before the run (not counted as leaks):"
+	head -5 "$log/cgroups.before"
+fi
 
 # run NAME CMD...: runs one suite, keeps its output, counts its tests.
 run() {
@@ -93,7 +103,7 @@ done
 # The kubelet's calls through containerd's CRI plugin (cgroupfs driver; its own containerd).
 [ -n "${SKIP_CLIENTS:-}" ] || run cri env BERTH_CRI_TEST_BIN="$cri_bin" bash integration/cri/run.sh
 
-leftover=$(find /sys/fs/cgroup -maxdepth 4 -type d \( -name '*:youki:*' -o -name '*bt-*' -o -name '*it-*' \) 2>/dev/null | head -5)
+leftover=$(test_cgroups | comm -13 "$log/cgroups.before" - | head -5)
 if [ -n "$leftover" ]; then
 	echo "leaked cgroups after the suites:"
 	echo "$leftover"

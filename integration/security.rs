@@ -2,8 +2,10 @@
 //! replaced rather than followed, and a container cannot open berth's binary through
 //! /proc/PID/exe of a berth process (the CVE-2019-5736 class).
 
+use std::ffi::CString;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
@@ -131,4 +133,118 @@ fn container_cannot_open_berths_binary_through_proc_exe() {
     rt.run(&["delete", "-f", &target]).ok();
     rt.run(&["delete", "-f", &attacker]).ok();
     assert!(digest() == before, "berth's binary changed");
+}
+
+/// A copy of berth's binary in the test's scratch directory: what the O_PATH tests try to
+/// write is the copy, never the binary every other test runs.
+fn berth_copy(rt: &Runtime) -> PathBuf {
+    let copy = rt.dir.join("berth-copy");
+    fs::copy(berth_bin(), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// `open(/proc/PID/exe, O_PATH)`: what a container process that can see PID holds on to.
+fn hold_exe(pid: i32) -> i32 {
+    let path = CString::new(format!("/proc/{pid}/exe")).unwrap();
+    // SAFETY: open(2) of a NUL-terminated path; the descriptor is closed by the caller.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    assert!(
+        fd >= 0,
+        "open /proc/{pid}/exe: {}",
+        std::io::Error::last_os_error()
+    );
+    fd
+}
+
+/// Reopens a held descriptor for writing through /proc/self/fd (CVE-2019-5736's second step):
+/// `Ok` if the kernel let it (the descriptor is closed again at once).
+fn reopen_for_writing(fd: i32) -> std::io::Result<()> {
+    let path = CString::new(format!("/proc/self/fd/{fd}")).unwrap();
+    // SAFETY: as above.
+    let w = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if w < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(w) };
+    Ok(())
+}
+
+/// The held descriptor is berth's binary (the copy): same inode.
+fn holds(fd: i32, binary: &Path) -> bool {
+    let held = fs::metadata(format!("/proc/self/fd/{fd}")).unwrap();
+    let bin = fs::metadata(binary).unwrap();
+    (held.dev(), held.ino()) == (bin.dev(), bin.ino())
+}
+
+/// The O_PATH move against a created container's init (libcontainer's fork of berth, waiting
+/// for `start`): hold /proc/INIT/exe, `start` (berth exits, init execs the container's
+/// program), reopen the held descriptor for writing. berth runs every process it forks into a
+/// container from a read-only view of its binary, so the reopen fails and the binary is
+/// unchanged. Without that view the reopen succeeds (runc < 1.1.12 and berth before it).
+#[test]
+fn created_init_exe_cannot_be_reopened_for_writing() {
+    let rt = Runtime::new("sec-opath");
+    let copy = berth_copy(&rt);
+    let before = fs::read(&copy).unwrap();
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    rt.run_bin(&copy, &["create", "--bundle", b.path(), &id])
+        .ok();
+    let init = rt.pid(&id);
+    let fd = hold_exe(init);
+    assert!(holds(fd, &copy), "/proc/{init}/exe is not berth's binary");
+    rt.run_bin(&copy, &["start", &id]).ok();
+    let reopened = reopen_for_writing(fd);
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    assert!(
+        reopened.is_err(),
+        "berth's binary, held through /proc/{init}/exe of a created container, reopened for writing"
+    );
+    rt.run(&["delete", "-f", &id]).ok();
+    assert!(fs::read(&copy).unwrap() == before, "berth's binary changed");
+}
+
+/// The same move against the berth processes of a foreground `run` and `exec` (the processes
+/// libcontainer forks from them into the container run from the same view): hold their
+/// /proc/PID/exe, end the container (both return), then reopen. While any process runs the
+/// binary the kernel refuses to write it (ETXTBSY) whatever berth does; the held descriptor
+/// outlives them.
+#[test]
+fn run_and_exec_processes_exe_cannot_be_reopened_for_writing() {
+    let rt = Runtime::new("sec-opath-fg");
+    let copy = berth_copy(&rt);
+    let before = fs::read(&copy).unwrap();
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    let run = rt.spawn_bin(&copy, &["run", "--bundle", b.path(), &id]);
+    rt.wait_for_status(&id, "running");
+    let exec = rt.spawn_bin(&copy, &["exec", &id, "sleep", "1000"]);
+    rt.wait_for_pids(&id, 2);
+    let held: Vec<(&str, i32)> = [("run", run.pid), ("exec", exec.pid)]
+        .into_iter()
+        .map(|(what, pid)| {
+            let fd = hold_exe(pid);
+            assert!(
+                holds(fd, &copy),
+                "/proc/{pid}/exe of berth {what} is not berth's binary"
+            );
+            (what, fd)
+        })
+        .collect();
+    rt.run(&["delete", "-f", &id]).ok();
+    run.wait();
+    exec.wait();
+    for (what, fd) in held {
+        let reopened = reopen_for_writing(fd);
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(fd) };
+        assert!(
+            reopened.is_err(),
+            "berth's binary, held through /proc/PID/exe of berth {what}, reopened for writing"
+        );
+    }
+    assert!(fs::read(&copy).unwrap() == before, "berth's binary changed");
 }

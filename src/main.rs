@@ -6,6 +6,7 @@
 mod attach;
 mod commands;
 mod container;
+mod exe;
 mod fds;
 mod fsutil;
 mod launch;
@@ -114,6 +115,17 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(1);
     };
+    if command.enters_container() {
+        if let Err(e) = exe::ensure_sealed() {
+            report_error(&e);
+            // exec's own failures exit 255, as runc's do.
+            return ExitCode::from(if matches!(command, Command::Exec(_)) {
+                255
+            } else {
+                1
+            });
+        }
+    }
     let ctx = Context {
         root: Root::new(&cli.root),
         systemd_cgroup: cli.systemd_cgroup,

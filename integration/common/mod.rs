@@ -48,12 +48,14 @@ pub fn berth_bin() -> PathBuf {
 }
 
 /// Whether `pid` still runs berth's binary (one of libcontainer's forks of berth before it
-/// exec'd the container's process) or is gone (exited, or a zombie).
+/// exec'd the container's process) or is gone (exited, or a zombie). Compared by inode: berth
+/// runs those forks from a read-only view of its binary, whose path reads differently.
 pub fn pre_exec_or_gone(pid: i32) -> bool {
-    static BERTH: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let berth = BERTH.get_or_init(|| fs::canonicalize(berth_bin()).ok());
-    match fs::read_link(format!("/proc/{pid}/exe")) {
-        Ok(exe) => Some(&exe) == berth.as_ref(),
+    use std::os::unix::fs::MetadataExt;
+    static BERTH: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+    let berth = BERTH.get_or_init(|| fs::metadata(berth_bin()).ok().map(|m| (m.dev(), m.ino())));
+    match fs::metadata(format!("/proc/{pid}/exe")) {
+        Ok(exe) => Some((exe.dev(), exe.ino())) == *berth,
         Err(_) => true,
     }
 }
@@ -427,9 +429,19 @@ impl Runtime {
 
     /// `berth --root ROOT args...` in the background.
     pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Background {
+        self.spawn_bin(&berth_bin(), args)
+    }
+
+    /// `BIN --root ROOT args...` in the background: another build (or a copy) of berth.
+    pub fn spawn_bin<S: AsRef<OsStr>>(&self, bin: &Path, args: &[S]) -> Background {
         let mut all = self.global_flags();
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
-        Background::spawn(&berth_bin(), &all, &self.env, None)
+        Background::spawn(bin, &all, &self.env, None)
+    }
+
+    /// `BIN --root ROOT args...`, to its end.
+    pub fn run_bin<S: AsRef<OsStr>>(&self, bin: &Path, args: &[S]) -> Output {
+        self.spawn_bin(bin, args).wait()
     }
 
     /// `berth --root ROOT GLOBAL... args...`
@@ -537,6 +549,27 @@ impl Runtime {
     #[track_caller]
     pub fn wait_for_pids(&self, id: &str, n: usize) -> Vec<i32> {
         self.wait_for_pids_within(id, n, Duration::from_secs(10))
+    }
+
+    /// Readiness: waits (at most 10 s) until `state` reports `status` (a `run` in the
+    /// background has finished starting its container, say).
+    #[track_caller]
+    pub fn wait_for_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.run(&["state", id]);
+            let now = serde_json::from_str::<Value>(&out.stdout)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(str::to_string));
+            if now.as_deref() == Some(status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id}: not {status} after 10s; last state:\n{out}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The container's state directory.

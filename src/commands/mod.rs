@@ -83,6 +83,15 @@ impl Command {
         }
     }
 
+    /// Whether berth forks processes that join the container (libcontainer's init and exec
+    /// forks): then it must first run from a view of its binary a container cannot write.
+    pub fn enters_container(&self) -> bool {
+        matches!(
+            self,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    }
+
     pub fn run(self, ctx: &Context) -> anyhow::Result<i32> {
         match self {
             Command::Create(a) => create::run(ctx, a),

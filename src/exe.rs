@@ -1,0 +1,173 @@
+//! berth's own binary, out of a container's reach (CVE-2019-5736).
+//!
+//! libcontainer forks a container's init, and the process of every `exec`, from berth itself:
+//! until they exec the container's program, `/proc/PID/exe` of those forks is berth's binary.
+//! A container process that opens it (even `O_PATH`, then reopens `/proc/self/fd/N` for
+//! writing once berth has exited) writes berth's binary on the host, and the next `berth` run
+//! by root runs the container's code.
+//!
+//! So `create`, `run` and `exec` first re-execute berth from a view of its binary that cannot
+//! be written through:
+//! 1. a read-only, detached bind mount of the binary (`open_tree` + `mount_setattr`, Linux
+//!    5.12): no copy, and the mount belongs to no namespace a container can reach, so only a
+//!    holder of `CAP_SYS_ADMIN` in the host's user namespace could make it writable again
+//!    (and such a container owns the host anyway);
+//! 2. else a sealed memfd copy (`F_SEAL_WRITE`, as runc 1.1.12 does): works unprivileged and
+//!    on older kernels, but copies the binary each time.
+//!
+//! Nothing is done when the binary already cannot be written by whoever runs berth (on a
+//! read-only mount, or a rootless user's view of a binary owned by root). The cost is one
+//! `execve` per command (the benchmark in the README measures it).
+
+use std::ffi::{CStr, CString, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use anyhow::{anyhow, Result};
+use nix::fcntl::AtFlags;
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mount::OpenTreeFlags;
+
+/// Set for the re-executed berth, so that it never loops; removed at once.
+const MARKER: &str = "_BERTH_SEALED_EXE";
+
+/// `struct mount_attr` of mount_setattr(2) (not in the libc crate).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// Re-executes berth from a view of its binary that cannot be written, unless this process
+/// already runs from one. Returns only if no re-exec is needed (or it is the re-executed
+/// berth); an error if berth cannot protect its binary.
+pub fn ensure_sealed() -> Result<()> {
+    if std::env::var_os(MARKER).is_some() {
+        std::env::remove_var(MARKER);
+        // execveat names the process after the descriptor ("3"): `ps` should say berth.
+        let _ = nix::sys::prctl::set_name(c"berth");
+        if !sealed() {
+            tracing::warn!(
+                "berth's binary is still writable after re-executing from a sealed view"
+            );
+        }
+        return Ok(());
+    }
+    if sealed() {
+        return Ok(());
+    }
+    let argv: Vec<CString> = std::env::args_os().map(c_string).collect();
+    let mut env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            c_string(kv)
+        })
+        .collect();
+    env.push(c_string(format!("{MARKER}=1").into()));
+    let bind = read_only_bind();
+    let fd = match bind {
+        Ok(fd) => fd,
+        Err(bind_err) => sealed_copy().map_err(|copy_err| {
+            anyhow!(
+                "cannot run from a read-only view of berth's binary (CVE-2019-5736): \
+                 read-only bind mount: {bind_err}; sealed copy: {copy_err}"
+            )
+        })?,
+    };
+    let err = nix::unistd::execveat(
+        Some(fd.as_raw_fd()),
+        c"",
+        &argv,
+        &env,
+        AtFlags::AT_EMPTY_PATH,
+    )
+    .unwrap_err();
+    Err(anyhow!(
+        "cannot re-execute berth from a read-only view of its binary: {err}"
+    ))
+}
+
+/// Whether berth's binary, as this process runs it, cannot be written: a sealed memfd, or a
+/// file this process may not open for writing (read-only mount, or not its to write).
+fn sealed() -> bool {
+    if let Ok(exe) = File::open("/proc/self/exe") {
+        if rustix::fs::fcntl_get_seals(&exe).is_ok_and(|s| s.contains(SealFlags::WRITE)) {
+            return true;
+        }
+    }
+    rustix::fs::access("/proc/self/exe", rustix::fs::Access::WRITE_OK).is_err()
+}
+
+/// A detached, read-only bind mount of berth's binary: the descriptor is the binary.
+fn read_only_bind() -> Result<OwnedFd> {
+    let fd = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        "/proc/self/exe",
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(|e| anyhow!("open_tree: {e}"))?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr(2) reads `attr` (its size passed) and a NUL-terminated empty path.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(anyhow!(
+            "mount_setattr: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(fd)
+}
+
+/// A copy of berth's binary in a memfd sealed against writing, growing and shrinking.
+fn sealed_copy() -> Result<OwnedFd> {
+    let name: &CStr = c"berth";
+    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    // Kernels from 6.3 want executable memfds said so (vm.memfd_noexec); older ones refuse
+    // the flag.
+    let memfd = rustix::fs::memfd_create(name, flags | MemfdFlags::EXEC)
+        .or_else(|_| rustix::fs::memfd_create(name, flags))
+        .map_err(|e| anyhow!("memfd_create: {e}"))?;
+    let exe = File::open("/proc/self/exe").map_err(|e| anyhow!("/proc/self/exe: {e}"))?;
+    let len = exe.metadata()?.len();
+    let mut done = 0;
+    while done < len {
+        let n = rustix::fs::sendfile(memfd.as_fd(), &exe, None, (len - done) as usize)
+            .map_err(|e| anyhow!("copying the binary: {e}"))?;
+        if n == 0 {
+            return Err(anyhow!("copying the binary: it shrank"));
+        }
+        done += n as u64;
+    }
+    rustix::fs::fcntl_add_seals(
+        &memfd,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )
+    .map_err(|e| anyhow!("sealing the copy: {e}"))?;
+    Ok(memfd)
+}
+
+fn c_string(s: OsString) -> CString {
+    // Arguments and environment entries from the kernel hold no NUL.
+    CString::new(s.into_vec()).unwrap_or_default()
+}

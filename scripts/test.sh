@@ -6,10 +6,11 @@
 #   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
 #   on the machine's own layout and inside the systemd host with the clients' systemd drivers;
 #   berth as a Kubernetes runtime handler through containerd's CRI (integration/cri/), with the
-#   cgroupfs driver here and the systemd driver inside the host.
+#   cgroupfs driver here and the systemd driver inside the host; runc's own integration suite
+#   (runc 1.1.5's, scripts/runc-suite.sh) in the machine's layout and in cgroup v2.
 #   Ends with one "N passed, N failed" line.
 # Environment: LAYOUTS="native v2 legacy systemd", STRATEGIES="pidfd poll" narrow the matrix;
-#   SKIP_CLIENTS=1 skips the client tests.
+#   SKIP_CLIENTS=1 skips the client tests, SKIP_RUNC_SUITE=1 runc's own suite.
 set -u
 # The suites never read the caller's stdin (a CI runner's may be anything, or closed).
 exec </dev/null
@@ -45,6 +46,15 @@ run() {
 	f=$(grep -cE '^not ok ' "$log/$name.out")
 	p=$((p + $(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log/$name.out" | awk '{s+=$4} END {print s+0}')))
 	f=$((f + $(grep -oE '[0-9]+ failed;' "$log/$name.out" | awk '{s+=$1} END {print s+0}')))
+	# A suite that prints neither TAP nor cargo's lines ends with "N passed, N failed".
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		local last
+		last=$(grep -oE '^[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -1)
+		if [ -n "$last" ]; then
+			p=${last%% *}
+			f=$(echo "$last" | awk '{print $3}')
+		fi
+	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	passed=$((passed + p))
 	failed=$((failed + f))
@@ -102,6 +112,15 @@ done
 [ -n "${SKIP_CLIENTS:-}" ] || run clients timeout -k 30 900 env BERTH="$repo/target/debug/berth" bash integration/clients.sh
 # The kubelet's calls through containerd's CRI plugin (cgroupfs driver; its own containerd).
 [ -n "${SKIP_CLIENTS:-}" ] || run cri env BERTH_CRI_TEST_BIN="$cri_bin" bash integration/cri/run.sh
+
+# runc's own integration suite (runc 1.1.5, from Debian's source package), in the machine's
+# layout and in pure cgroup v2: fails on any test not listed in scripts/runc-suite.skip.
+if [ -z "${SKIP_RUNC_SUITE:-}" ]; then
+	runc_src=$(sh scripts/runc-suite.sh --fetch /var/cache/berth/runc-src | tail -1)
+	suite=(sh scripts/runc-suite.sh --timeout 180 --runtime "$repo/target/debug/berth")
+	run runc-suite-native "${suite[@]}" --deps "$runc_src"
+	run runc-suite-v2 "$view" v2 -- "${suite[@]}" "$runc_src"
+fi
 
 leftover=$(test_cgroups | comm -13 "$log/cgroups.before" - | head -5)
 if [ -n "$leftover" ]; then

@@ -35,8 +35,28 @@ impl Drop for GracePeriod {
     }
 }
 
-/// Forks the helper; does nothing (and reports nothing) if there is no cgroup file to write.
+/// Passes a helper on to the program this process is about to execute (berth re-executing
+/// itself, `exe.rs`): the helper stays this pid's child; the environment entry names it.
+const HANDOVER: &str = "_BERTH_GRACE_PERIOD_PID";
+
+impl GracePeriod {
+    /// The environment entry that hands the helper over; this value no longer reaps it.
+    pub fn hand_over(mut self) -> Vec<(String, String)> {
+        match self.0.take() {
+            Some(pid) => vec![(HANDOVER.to_string(), pid.to_string())],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Forks the helper, or takes over the one handed over before berth re-executed; does nothing
+/// (and reports nothing) if there is no cgroup file to write.
 pub fn start_grace_period() -> GracePeriod {
+    if let Some(pid) = std::env::var_os(HANDOVER) {
+        std::env::remove_var(HANDOVER);
+        let pid = pid.to_str().and_then(|p| p.parse().ok()).map(Pid::from_raw);
+        return GracePeriod(pid);
+    }
     if std::env::var_os("BERTH_NO_EARLY_ATTACH").is_some() {
         return GracePeriod(None);
     }

@@ -43,24 +43,29 @@ struct MountAttr {
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
-/// Re-executes berth from a view of its binary that cannot be written, unless this process
-/// already runs from one. Returns only if no re-exec is needed (or it is the re-executed
-/// berth); an error if berth cannot protect its binary.
-pub fn ensure_sealed() -> Result<()> {
-    if std::env::var_os(MARKER).is_some() {
-        std::env::remove_var(MARKER);
-        // execveat names the process after the descriptor ("3"): `ps` should say berth.
-        let _ = nix::sys::prctl::set_name(c"berth");
-        if !sealed() {
-            tracing::warn!(
-                "berth's binary is still writable after re-executing from a sealed view"
-            );
-        }
-        return Ok(());
+/// In the re-executed berth: forgets the marker (it must not reach a container) and names the
+/// process berth again (execveat names it after the descriptor, "3"). Returns whether this
+/// process was re-executed.
+pub fn after_reexec() -> bool {
+    if std::env::var_os(MARKER).is_none() {
+        return false;
     }
-    if sealed() {
-        return Ok(());
+    std::env::remove_var(MARKER);
+    let _ = nix::sys::prctl::set_name(c"berth");
+    if !sealed() {
+        tracing::warn!("berth's binary is still writable after re-executing from a sealed view");
     }
+    true
+}
+
+/// Whether this process must re-execute before it forks into a container.
+pub fn needs_sealing(reexecuted: bool) -> bool {
+    !reexecuted && !sealed()
+}
+
+/// Re-executes berth, same arguments and environment plus `extra`, from a view of its binary
+/// that cannot be written. Returns only on failure.
+pub fn reexec_sealed(extra: &[(String, String)]) -> anyhow::Error {
     let argv: Vec<CString> = std::env::args_os().map(c_string).collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
@@ -70,16 +75,23 @@ pub fn ensure_sealed() -> Result<()> {
             c_string(kv)
         })
         .collect();
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| c_string(format!("{k}={v}").into())),
+    );
     env.push(c_string(format!("{MARKER}=1").into()));
-    let bind = read_only_bind();
-    let fd = match bind {
+    let fd = match read_only_bind() {
         Ok(fd) => fd,
-        Err(bind_err) => sealed_copy().map_err(|copy_err| {
-            anyhow!(
-                "cannot run from a read-only view of berth's binary (CVE-2019-5736): \
-                 read-only bind mount: {bind_err}; sealed copy: {copy_err}"
-            )
-        })?,
+        Err(bind_err) => match sealed_copy() {
+            Ok(fd) => fd,
+            Err(copy_err) => {
+                return anyhow!(
+                    "cannot run from a read-only view of berth's binary (CVE-2019-5736): \
+                     read-only bind mount: {bind_err}; sealed copy: {copy_err}"
+                )
+            }
+        },
     };
     let err = nix::unistd::execveat(
         Some(fd.as_raw_fd()),
@@ -89,9 +101,7 @@ pub fn ensure_sealed() -> Result<()> {
         AtFlags::AT_EMPTY_PATH,
     )
     .unwrap_err();
-    Err(anyhow!(
-        "cannot re-execute berth from a read-only view of its binary: {err}"
-    ))
+    anyhow!("cannot re-execute berth from a read-only view of its binary: {err}")
 }
 
 /// Whether berth's binary, as this process runs it, cannot be written: a sealed memfd, or a

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let reexecuted = exe::after_reexec();
     // Before anything opens a descriptor: the caller's extra ones must not reach a container.
     let keep = cli.command.as_ref().map_or(0, Command::preserved_fds);
     fds::close_inherited(keep.saturating_add(fds::listen_fds()));
@@ -115,16 +116,20 @@ fn main() -> ExitCode {
         let _ = <Cli as clap::CommandFactory>::command().print_help();
         return ExitCode::from(1);
     };
-    if command.enters_container() {
-        if let Err(e) = exe::ensure_sealed() {
-            report_error(&e);
-            // exec's own failures exit 255, as runc's do.
-            return ExitCode::from(if matches!(command, Command::Exec(_)) {
-                255
-            } else {
-                1
-            });
-        }
+    if command.enters_container() && exe::needs_sealing(reexecuted) {
+        // create's cgroup-attach grace period (attach.rs) runs while berth re-executes.
+        let handover = match command {
+            Command::Create(_) | Command::Run(_) => attach::start_grace_period().hand_over(),
+            _ => Vec::new(),
+        };
+        report_error(&exe::reexec_sealed(&handover));
+        // exec's own failures exit 255, as runc's do.
+        let code = if matches!(command, Command::Exec(_)) {
+            255
+        } else {
+            1
+        };
+        return ExitCode::from(code);
     }
     let ctx = Context {
         root: Root::new(&cli.root),

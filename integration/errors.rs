@@ -347,6 +347,38 @@ fn create_with_bad_input_leaves_nothing() {
     );
     cases.nothing_left("create --pid-file in a missing directory", &rt, &id);
 
+    // A failing hook is named, with its exit status (libcontainer says neither).
+    for (kind, phrase) in [
+        (
+            "prestart",
+            "error running prestart hook #0 (/bin/sh): exit status 3",
+        ),
+        (
+            "createRuntime",
+            "error running createRuntime hook #0 (/bin/sh): exit status 3",
+        ),
+        (
+            "createContainer",
+            "error running createContainer hook #0 (/bin/sh)",
+        ),
+    ] {
+        let case = format!("a {kind} hook exiting 3");
+        let rt = runtime("bad-hook");
+        let id = rt.id("");
+        let mut b = rt.bundle(&["sleep", "1000"]);
+        b.edit(|c| {
+            c["hooks"] = json!({kind: [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]})
+        });
+        cases.error(
+            &case,
+            &rt,
+            &["create", "--bundle", b.path(), &id],
+            1,
+            phrase,
+        );
+        cases.nothing_left(&case, &rt, &id);
+    }
+
     cases.finish("create with bad input");
 }
 

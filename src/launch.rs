@@ -22,6 +22,7 @@ use rustix::event::{PollFd, PollFlags};
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
+use crate::hooks::{self, When};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
 use crate::resources;
@@ -104,11 +105,13 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         }
         Ok(pid)
     });
-    result.inspect_err(|_| {
-        // libcontainer removes what it made when the build itself fails, but a process that
-        // already runs, or a later failure here, needs the teardown engine.
-        let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
-    })
+    result
+        .inspect_err(|_| {
+            // libcontainer removes what it made when the build itself fails, but a process that
+            // already runs, or a later failure here, needs the teardown engine.
+            let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
+        })
+        .map_err(|e| hooks::explain(e, &spec, When::Create))
 }
 
 /// runc's rules for a `cgroupsPath` that exists already: a frozen cgroup would hold init
@@ -205,8 +208,13 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         Status::Creating => bail!("cannot start a container that is still being created"),
     }
     let mut lc = LcContainer::load(c.dir.clone())?;
-    lc.start()?;
-    Ok(())
+    lc.start().map_err(|e| {
+        // A poststart hook failed: name it (config.json is read only then).
+        match load_spec(&c.state.bundle) {
+            Ok(spec) => hooks::explain(e.into(), &spec, When::Start),
+            Err(_) => e.into(),
+        }
+    })
 }
 
 /// `run`: create and start; in the foreground wait for init, forwarding signals, then delete

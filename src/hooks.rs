@@ -8,6 +8,9 @@
 
 use libcontainer::oci_spec::runtime::{Hook, Spec};
 
+/// A kind of hook ("createRuntime") and config.json's hooks of that kind.
+type Kind<'a> = (&'static str, &'a Option<Vec<Hook>>);
+
 /// When the hooks ran: the command that reports their failure.
 #[derive(Debug, Clone, Copy)]
 pub enum When {
@@ -23,7 +26,7 @@ pub fn explain(err: anyhow::Error, spec: &Spec, when: When) -> anyhow::Error {
     let Some(hooks) = spec.hooks().as_ref() else {
         return err;
     };
-    let (kinds, cause): (Vec<(&str, &Option<Vec<Hook>>)>, Option<String>) = match when {
+    let (kinds, cause): (Vec<Kind>, Option<String>) = match when {
         When::Create if text.contains("failed hooks ") => (
             vec![
                 ("prestart", hooks.prestart()),
@@ -54,7 +57,7 @@ pub fn explain(err: anyhow::Error, spec: &Spec, when: When) -> anyhow::Error {
 }
 
 /// "createRuntime hook #0 (/bin/sh)" for each hook of these kinds.
-fn candidates(kinds: &[(&str, &Option<Vec<Hook>>)]) -> Vec<String> {
+fn candidates(kinds: &[Kind]) -> Vec<String> {
     kinds
         .iter()
         .flat_map(|(kind, hooks)| {

@@ -546,3 +546,36 @@ fn invalid_configs_are_refused() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert_no_leaks(&rt, &prefix, &before, "refused configs");
 }
+
+/// A read-only rootfs without a mount at /dev: libcontainer makes /dev's nodes and links in the
+/// rootfs itself, and used to fail the second `run` of the same bundle ("failed to prepare
+/// rootfs") on what the first had left. runc runs it every time; so does berth.
+#[test]
+fn readonly_rootfs_without_dev_mount_runs_twice() {
+    let rt = Runtime::new("ro-nodev");
+    // A private rootfs: this test writes /dev into it.
+    let own = rt.dir.join("own-rootfs");
+    for sub in ["bin", "dev", "proc", "sys"] {
+        fs::create_dir_all(own.join(sub)).unwrap();
+    }
+    fs::copy(rootfs().join("bin/busybox"), own.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", own.join("bin/sh")).unwrap();
+    let mut b = rt.bundle(&[
+        "sh",
+        "-c",
+        "test -c /dev/null && test -L /dev/fd && echo ok",
+    ]);
+    b.edit(|c| {
+        c["root"] = serde_json::json!({"path": own, "readonly": true});
+        let mounts = c["mounts"].as_array().unwrap().clone();
+        c["mounts"] = mounts
+            .into_iter()
+            .filter(|m| !m["destination"].as_str().unwrap().starts_with("/dev"))
+            .collect();
+    });
+    for round in ["first", "second"] {
+        let id = rt.id(round);
+        let out = rt.run(&["run", "--bundle", b.path(), &id]);
+        assert!(out.success() && out.stdout == "ok\n", "{round} run:\n{out}");
+    }
+}

@@ -26,6 +26,7 @@ use crate::hooks::{self, When};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
 use crate::resources;
+use crate::rootfs;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -77,6 +78,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
+    rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
     let result = panic::catch(|| build_init(root, id, &bundle, opts)).and_then(|pid| {
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),

@@ -15,6 +15,7 @@ mod lifecycle;
 mod log;
 mod panic;
 mod resources;
+mod rootfs;
 mod signal;
 mod systemd;
 mod teardown;

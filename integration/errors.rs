@@ -379,6 +379,30 @@ fn create_with_bad_input_leaves_nothing() {
         cases.nothing_left(&case, &rt, &id);
     }
 
+    // A panic (here one on purpose, once init runs and its cgroups exist: debug builds
+    // only) is one line, exit status 1, and create still removes everything it made.
+    if std::env::var_os("BERTH_BIN").is_none() {
+        let case = "a panic after init was forked";
+        let mut rt = runtime("panic");
+        rt.env
+            .push(("BERTH_FAULT".into(), "create:init-forked".into()));
+        let id = rt.id("");
+        let b = rt.bundle(&["sleep", "1000"]);
+        let out = cases.error(
+            case,
+            &rt,
+            &["create", "--bundle", b.path(), &id],
+            1,
+            "internal error: fault injected at create:init-forked",
+        );
+        cases.check(
+            case,
+            !out.stderr.contains("panicked") && !out.stderr.contains("backtrace"),
+            format!("a Rust panic message on stderr:\n{out}"),
+        );
+        cases.nothing_left(case, &rt, &id);
+    }
+
     cases.finish("create with bad input");
 }
 

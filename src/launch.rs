@@ -143,10 +143,12 @@ fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Res
         .with_detach(!opts.foreground || opts.console_socket.is_some())
         .with_no_pivot(opts.no_pivot)
         .build()?;
-    container
+    let pid = container
         .pid()
         .map(|p| p.as_raw())
-        .ok_or_else(|| anyhow!("container has no init process"))
+        .ok_or_else(|| anyhow!("container has no init process"))?;
+    panic::fault("create:init-forked");
+    Ok(pid)
 }
 
 fn load_spec(bundle: &Path) -> Result<Spec> {

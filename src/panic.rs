@@ -56,3 +56,15 @@ fn message(payload: &(dyn Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_string())
 }
+
+/// A panic on purpose, for the tests of the path above: `BERTH_FAULT=POINT` makes berth panic
+/// at `fault(POINT)`. Compiled into debug builds only (the ones the tests run).
+#[cfg(debug_assertions)]
+pub fn fault(point: &str) {
+    if std::env::var_os("BERTH_FAULT").is_some_and(|p| p == point) {
+        panic!("fault injected at {point} (BERTH_FAULT)");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+pub fn fault(_point: &str) {}

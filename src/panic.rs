@@ -60,6 +60,7 @@ fn message(payload: &(dyn Any + Send)) -> String {
 /// A panic on purpose, for the tests of the path above: `BERTH_FAULT=POINT` makes berth panic
 /// at `fault(POINT)`. Compiled into debug builds only (the ones the tests run).
 #[cfg(debug_assertions)]
+#[track_caller]
 pub fn fault(point: &str) {
     if std::env::var_os("BERTH_FAULT").is_some_and(|p| p == point) {
         panic!("fault injected at {point} (BERTH_FAULT)");

@@ -29,6 +29,7 @@ use crate::container::Container;
 use crate::systemd::Unit;
 use crate::teardown::cgroup::{Cgroups, Version};
 
+pub use file::parse_u64 as parse_cgroup_u64;
 pub use units::memory_bytes;
 
 /// The limits `update` changes: runc's fields of an OCI `LinuxResources`. A 0 (or an empty
@@ -207,22 +208,17 @@ pub fn update(c: &Container, update: &Update) -> Result<()> {
 pub fn apply(cgroups: &Cgroups, update: &Update) -> Result<()> {
     match layout(cgroups) {
         Some(Version::V1) => v1::apply(cgroups, update),
-        Some(Version::V2) => {
-            let dir = cgroups
-                .hierarchies
-                .iter()
-                .find(|h| h.version == Version::V2)
-                .map(|h| h.dir.as_path())
-                .ok_or_else(|| anyhow!("the container has no cgroup v2 directory"))?;
-            v2::apply(dir, update)
-        }
+        Some(Version::V2) => v2::apply(
+            v2_dir(cgroups).ok_or_else(|| anyhow!("the container has no cgroup v2 directory"))?,
+            update,
+        ),
         None => bail!("the container has no cgroup"),
     }
 }
 
 /// Which driver holds a container's limits: cgroup v1 when any v1 controller hierarchy has its
 /// cgroup (v1 and the hybrid layout, as runc sees them), else v2.
-fn layout(cgroups: &Cgroups) -> Option<Version> {
+pub fn layout(cgroups: &Cgroups) -> Option<Version> {
     let hierarchies = &cgroups.hierarchies;
     if hierarchies
         .iter()
@@ -233,6 +229,32 @@ fn layout(cgroups: &Cgroups) -> Option<Version> {
         Some(Version::V2)
     } else {
         None
+    }
+}
+
+/// The container's directory in the v1 hierarchy of `controller`.
+pub fn v1_dir<'a>(cgroups: &'a Cgroups, controller: &str) -> Option<&'a Path> {
+    cgroups
+        .hierarchies
+        .iter()
+        .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == controller))
+        .map(|h| h.dir.as_path())
+}
+
+/// The container's cgroup v2 directory.
+pub fn v2_dir(cgroups: &Cgroups) -> Option<&Path> {
+    cgroups
+        .hierarchies
+        .iter()
+        .find(|h| h.version == Version::V2)
+        .map(|h| h.dir.as_path())
+}
+
+/// The directory of the container's memory limits (its v1 memory cgroup, or its v2 cgroup).
+pub fn memory_dir(cgroups: &Cgroups) -> Option<&Path> {
+    match layout(cgroups)? {
+        Version::V1 => v1_dir(cgroups, "memory"),
+        Version::V2 => v2_dir(cgroups),
     }
 }
 

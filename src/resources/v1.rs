@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Result};
 
 use super::file::{self, failed, set};
 use super::Update;
-use crate::teardown::cgroup::{Cgroups, Version};
+use crate::teardown::cgroup::Cgroups;
 
 const MEMORY_LIMIT: &str = "memory.limit_in_bytes";
 const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
@@ -52,14 +52,9 @@ pub fn apply(cgroups: &Cgroups, u: &Update) -> Result<()> {
 
 /// The container's directory in the hierarchy of `controller`.
 fn controller_dir<'a>(cgroups: &'a Cgroups, controller: &str) -> Result<&'a Path> {
-    cgroups
-        .hierarchies
-        .iter()
-        .find(|h| h.version == Version::V1 && h.controllers.iter().any(|c| c == controller))
-        .map(|h| h.dir.as_path())
-        .ok_or_else(|| {
-            anyhow!("cannot set {controller} limits: the container has no {controller} cgroup")
-        })
+    super::v1_dir(cgroups, controller).ok_or_else(|| {
+        anyhow!("cannot set {controller} limits: the container has no {controller} cgroup")
+    })
 }
 
 /// runc's `pids.max` for a limit: positive as it is, negative for none.

@@ -95,6 +95,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
                 }),
         };
         Container::save_meta(&dir, &meta)?;
+        if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            resources::complete_create(&placement.cgroup, r)?;
+        }
         if let Some(unit) = &placement.unit {
             Systemd::connect(SYSTEMD_TIMEOUT)?
                 .set_description(&unit.name, &format!("berth container {id}"))?;

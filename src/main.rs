@@ -6,6 +6,7 @@
 mod attach;
 mod commands;
 mod container;
+mod events;
 mod exe;
 mod fds;
 mod fsutil;

@@ -213,6 +213,7 @@ fn linux(spec: &Spec, namespaces: &[(LinuxNamespaceType, bool)]) -> Result<()> {
             }
         }
     }
+    unified_resources(linux)?;
     let mut sysctls: Vec<&String> = linux
         .sysctl()
         .as_ref()
@@ -221,6 +222,22 @@ fn linux(spec: &Spec, namespaces: &[(LinuxNamespaceType, bool)]) -> Result<()> {
     sysctls.sort();
     for name in sysctls {
         sysctl(name, namespaces)?;
+    }
+    Ok(())
+}
+
+/// runc's rule: `linux.resources.unified` holds cgroup v2 files, so it needs a cgroup v2 host
+/// (the hybrid layout counts as v1, as libcontainer drives it with the v1 controllers).
+fn unified_resources(linux: &libcontainer::oci_spec::runtime::Linux) -> Result<()> {
+    use libcgroups::common::{get_cgroup_setup, CgroupSetup};
+    let unified = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.unified().as_ref());
+    if unified.is_some_and(|u| !u.is_empty())
+        && !matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified))
+    {
+        bail!("linux.resources.unified: invalid configuration: cgroup v2 resources on a host with cgroup v1");
     }
     Ok(())
 }

@@ -1,11 +1,10 @@
 use std::time::Duration;
 
-use anyhow::{bail, Result};
-use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager};
-use serde_json::json;
+use anyhow::Result;
 
 use super::{parse_duration, Context};
-use crate::container::{Container, Status};
+use crate::container::Container;
+use crate::events;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,31 +18,15 @@ pub struct Args {
     pub interval: Duration,
 }
 
-/// One `{"type":"stats","id":...,"data":{...}}` line per interval while the container runs.
+/// runc's `events`: one JSON object a line on stdout (stats every interval, and OOM events),
+/// until the container stops; `--stats` prints the usage once.
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
-    loop {
-        let c = Container::load_unlocked(&ctx.root, &args.id)?;
-        if c.status() == Status::Stopped {
-            bail!("container not running");
-        }
-        let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: c.cgroup_path()?,
-            systemd_cgroup: c.state.use_systemd,
-            container_name: c.id.clone(),
-        })?;
-        // libcgroups' reader fails where a v2 controller is not enabled (cpu.stat without
-        // nr_periods): report what can always be counted rather than nothing.
-        let data = match manager.stats() {
-            Ok(stats) => serde_json::to_value(stats)?,
-            Err(e) => {
-                tracing::warn!("cgroup stats incomplete: {e}");
-                json!({ "pids": { "current": c.cgroups()?.pids().len() } })
-            }
-        };
-        println!("{}", json!({ "type": "stats", "id": c.id, "data": data }));
-        if args.stats {
-            return Ok(0);
-        }
-        std::thread::sleep(args.interval);
+    let c = Container::load_unlocked(&ctx.root, &args.id)?;
+    let mut out = std::io::stdout().lock();
+    if args.stats {
+        events::stats_once(&c, &mut out)?;
+    } else {
+        events::watch(&c, args.interval, &mut out)?;
     }
+    Ok(0)
 }

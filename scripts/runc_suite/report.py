@@ -1,0 +1,92 @@
+"""A markdown table of results kept with --json, one column group per run.
+
+    PYTHONPATH=scripts python3 -m runc_suite.report LABEL=DIR [LABEL=DIR...] > results.md
+
+Each DIR holds the JSON files of one runtime in one layout (any number of files, one or more
+.bats files each; a later file's result for the same .bats file wins). The table has a row per
+.bats file: its number of tests, then passed/failed/skipped for each LABEL (failures of tests
+listed in the skip list count as failed here: the table is what bats said). With an even
+number of LABELs, the first half (e.g. berth native, berth v2) is compared with the second
+(runc native, runc v2) position by position: the tests the first fails and the second passes.
+"""
+import glob
+import json
+import os
+import sys
+
+
+def load(directory):
+    """{file: {"tests": [test dicts], "timed_out": bool}} from every *.json in directory."""
+    results = {}
+    for path in sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime):
+        with open(path) as f:
+            for r in json.load(f)["files"]:
+                results[r["file"]] = r
+    return results
+
+
+def counts(result):
+    if result is None:
+        return None
+    tests = result["tests"]
+    return (sum(t["status"] == "pass" for t in tests),
+            sum(t["status"] in ("fail", "notrun") for t in tests),
+            sum(t["status"] == "skip" for t in tests))
+
+
+def table(runs):
+    """runs: [(label, {file: result})]. Returns markdown lines."""
+    files = sorted(set().union(*(r.keys() for _, r in runs)))
+    head = "| file | tests | " + " | ".join(f"{label} pass/fail/skip" for label, _ in runs) + " |"
+    lines = [head, "|" + "---|" * (2 + len(runs))]
+    totals = [[0, 0, 0] for _ in runs]
+    all_tests = 0
+    for file in files:
+        n = max(len(r[file]["tests"]) for _, r in runs if file in r)
+        all_tests += n
+        cells = []
+        for i, (_, r) in enumerate(runs):
+            c = counts(r.get(file))
+            if c is None:
+                cells.append("—")
+                continue
+            totals[i] = [a + b for a, b in zip(totals[i], c)]
+            cells.append("/".join(map(str, c)) + (" (timeout)" if r[file].get("timed_out") else ""))
+        lines.append(f"| {file} | {n} | " + " | ".join(cells) + " |")
+    lines.append(f"| **total** | {all_tests} | " + " | ".join("/".join(map(str, t)) for t in totals) + " |")
+    return lines
+
+
+def regressions(ours, theirs):
+    """[(file, test name)] that theirs passes and ours fails."""
+    out = []
+    for file in sorted(set(ours) & set(theirs)):
+        passed = {t["name"] for t in theirs[file]["tests"] if t["status"] == "pass"}
+        out += [(file, t["name"]) for t in ours[file]["tests"]
+                if t["status"] in ("fail", "notrun") and t["name"] in passed]
+    return out
+
+
+def main(argv):
+    runs = []
+    for arg in argv:
+        label, _, directory = arg.partition("=")
+        if not directory:
+            print(__doc__, file=sys.stderr)
+            return 2
+        runs.append((label, load(directory)))
+    if not runs:
+        print(__doc__, file=sys.stderr)
+        return 2
+    print("\n".join(table(runs)))
+    half = len(runs) // 2
+    for (ours, our), (theirs, their) in zip(runs[:half], runs[half:]) if len(runs) % 2 == 0 else []:
+        lost = regressions(our, their)
+        print(f"\n{len(lost)} tests {theirs} passes and {ours} fails:\n")
+        for file, name in lost:
+            print(f"- {file}: {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -5,7 +5,8 @@
 Each DIR holds the JSON files of one runtime in one layout (any number of files, one or more
 .bats files each; a later file's result for the same .bats file wins). The table has a row per
 .bats file: its number of tests, then passed/failed/skipped for each LABEL (failures of tests
-listed in the skip list count as failed here: the table is what bats said). With an even
+listed in the skip list count as failed here: the table is what bats said; so do tests a "!"
+entry kept from running because they hang, noted "(N hung)"). With an even
 number of LABELs, the first half (e.g. berth native, berth v2) is compared with the second
 (runc native, runc v2) position by position: the tests the first fails and the second passes.
 """
@@ -13,6 +14,8 @@ import glob
 import json
 import os
 import sys
+
+from .run import HUNG
 
 
 def load(directory):
@@ -25,13 +28,24 @@ def load(directory):
     return results
 
 
+def hung(test):
+    """A test the skip list's "!" entries kept from running (it hangs): a failure here."""
+    return test["status"] == "skip" and any(d.startswith(HUNG) for d in test["detail"])
+
+
+def failed(test):
+    return test["status"] in ("fail", "notrun") or hung(test)
+
+
 def counts(result):
+    """(passed, failed, skipped, of the failed: hung) or None."""
     if result is None:
         return None
     tests = result["tests"]
     return (sum(t["status"] == "pass" for t in tests),
-            sum(t["status"] in ("fail", "notrun") for t in tests),
-            sum(t["status"] == "skip" for t in tests))
+            sum(failed(t) for t in tests),
+            sum(t["status"] == "skip" and not hung(t) for t in tests),
+            sum(hung(t) for t in tests))
 
 
 def table(runs):
@@ -39,7 +53,7 @@ def table(runs):
     files = sorted(set().union(*(r.keys() for _, r in runs)))
     head = "| file | tests | " + " | ".join(f"{label} pass/fail/skip" for label, _ in runs) + " |"
     lines = [head, "|" + "---|" * (2 + len(runs))]
-    totals = [[0, 0, 0] for _ in runs]
+    totals = [[0, 0, 0, 0] for _ in runs]
     all_tests = 0
     for file in files:
         n = max(len(r[file]["tests"]) for _, r in runs if file in r)
@@ -51,9 +65,10 @@ def table(runs):
                 cells.append("—")
                 continue
             totals[i] = [a + b for a, b in zip(totals[i], c)]
-            cells.append("/".join(map(str, c)) + (" (timeout)" if r[file].get("timed_out") else ""))
+            cells.append("/".join(map(str, c[:3])) + (f" ({c[3]} hung)" if c[3] else "")
+                         + (" (timeout)" if r[file].get("timed_out") else ""))
         lines.append(f"| {file} | {n} | " + " | ".join(cells) + " |")
-    lines.append(f"| **total** | {all_tests} | " + " | ".join("/".join(map(str, t)) for t in totals) + " |")
+    lines.append(f"| **total** | {all_tests} | " + " | ".join("/".join(map(str, t[:3])) + (f" ({t[3]} hung)" if t[3] else "") for t in totals) + " |")
     return lines
 
 
@@ -62,8 +77,7 @@ def regressions(ours, theirs):
     out = []
     for file in sorted(set(ours) & set(theirs)):
         passed = {t["name"] for t in theirs[file]["tests"] if t["status"] == "pass"}
-        out += [(file, t["name"]) for t in ours[file]["tests"]
-                if t["status"] in ("fail", "notrun") and t["name"] in passed]
+        out += [(file, t["name"]) for t in ours[file]["tests"] if failed(t) and t["name"] in passed]
     return out
 
 

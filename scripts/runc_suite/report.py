@@ -1,9 +1,9 @@
 """A markdown table of results kept with --json, one column group per run.
 
-    PYTHONPATH=scripts python3 -m runc_suite.report LABEL=DIR [LABEL=DIR...] > results.md
+    PYTHONPATH=scripts python3 -m runc_suite.report LABEL=PATH [LABEL=PATH...] > results.md
 
-Each DIR holds the JSON files of one runtime in one layout (any number of files, one or more
-.bats files each; a later file's result for the same .bats file wins). The table has a row per
+Each PATH is a --json file, or a directory of them, of one runtime in one layout (one or more
+.bats files each; in a directory, a newer file's result for the same .bats file wins). The table has a row per
 .bats file: its number of tests, then passed/failed/skipped for each LABEL (failures of tests
 listed in the skip list count as failed here: the table is what bats said; so do tests a "!"
 entry kept from running because they hang, noted "(N hung)"). With an even
@@ -18,10 +18,11 @@ import sys
 from .run import HUNG
 
 
-def load(directory):
-    """{file: {"tests": [test dicts], "timed_out": bool}} from every *.json in directory."""
+def load(where):
+    """{file: result} from a JSON file, or from every *.json of a directory (oldest first)."""
     results = {}
-    for path in sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime):
+    paths = [where] if os.path.isfile(where) else glob.glob(os.path.join(where, "*.json"))
+    for path in sorted(paths, key=os.path.getmtime):
         with open(path) as f:
             for r in json.load(f)["files"]:
                 results[r["file"]] = r
@@ -84,11 +85,11 @@ def regressions(ours, theirs):
 def main(argv):
     runs = []
     for arg in argv:
-        label, _, directory = arg.partition("=")
-        if not directory:
+        label, _, where = arg.partition("=")
+        if not where or not os.path.exists(where):
             print(__doc__, file=sys.stderr)
             return 2
-        runs.append((label, load(directory)))
+        runs.append((label, load(where)))
     if not runs:
         print(__doc__, file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from . import prepare, run
+from . import helpers, prepare, run
 
 SCRIPTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(SCRIPTS)
@@ -72,7 +72,7 @@ def main(argv):
     logs = os.path.join(work, "logs", time.strftime("%Y%m%d-%H%M%S") + "-" + os.path.basename(runtime))
     os.makedirs(logs, exist_ok=True)
 
-    build_errors = prepare.build_helpers(src, work, os.path.join(logs, "helpers-build.log"))
+    build_errors = helpers.build(src, work, os.path.join(logs, "helpers-build.log"))
     for helper, err in build_errors.items():
         print(f"runc-suite: {helper} not built ({err}): its tests fail", flush=True)
     tree = prepare.test_tree(src, work, os.path.join(os.path.dirname(work), "images"))

@@ -4,19 +4,24 @@ busybox: what docker's busybox (glibc) image holds that the tests use: /bin/busy
 static one) with one hard link per applet in /bin, /etc/passwd, /etc/group and /etc/shadow as
 in docker's image, and the usual empty directories.
 
-debian: only hooks.bats uses it (a startContainer hook and the process run `ldconfig`, the
-process greps `ldconfig -p`): the host's dash (as /bin/sh), grep, ldconfig and the libraries
-they load, in a non-merged-/usr layout like debian:buster-slim's.
+debian: what runc's tests run in debian:buster-slim: 1.1.5's hooks.bats runs ldconfig and
+grep; main's idmap, mounts_*, ioprio, scheduler and hooks_so run bash, touch, stat, findmnt,
+ionice, chrt, sleep... The host's programs of DEBIAN_PACKAGES (dash as /bin/sh) and the
+libraries they load, in a non-merged-/usr layout like buster-slim's.
 """
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 
 # Part of the images' file names: bump it when what they hold changes.
-VERSION = 2
+VERSION = 3
+# The Debian packages whose programs the debian image holds (those installed on the host).
+DEBIAN_PACKAGES = ["dash", "bash", "coreutils", "util-linux", "mount", "grep", "sed", "findutils",
+                   "libc-bin", "procps", "hostname"]
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh
@@ -127,12 +132,23 @@ def _libraries(binary):
     return libs
 
 
+def _package_programs(packages):
+    """{path in the image: host file} for the programs (*bin/*) of the installed packages,
+    at the paths dpkg lists them under (/bin, /sbin, /usr/bin...: a non-merged-/usr layout)."""
+    programs = {}
+    for package in packages:
+        r = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True)
+        for path in r.stdout.splitlines() if r.returncode == 0 else []:
+            if re.match(r"^/(usr/)?s?bin/[^/]+$", path) and os.path.isfile(path) and not os.path.islink(path):
+                programs[path.lstrip("/")] = path
+    return programs
+
+
 def debian(dest):
     if os.path.exists(dest):
         return dest
-    programs = {"bin/sh": "/bin/dash", "bin/grep": "/bin/grep", "sbin/ldconfig": "/sbin/ldconfig",
-                "bin/cat": "/bin/cat", "bin/ls": "/bin/ls", "usr/bin/id": "/usr/bin/id",
-                "usr/bin/env": "/usr/bin/env"}
+    programs = _package_programs(DEBIAN_PACKAGES)
+    programs["bin/sh"] = "/bin/dash"
     libs = set()
     for src in programs.values():
         libs.update(_libraries(src))
@@ -143,7 +159,7 @@ def debian(dest):
             _dir(tar, d)
         _dir(tar, "root", 0o700)
         _dir(tar, "tmp", 0o1777)
-        for name, src in programs.items():
+        for name, src in sorted(programs.items()):
             tar.add(os.path.realpath(src), "./" + name, recursive=False)
         for lib in sorted(libs):
             real = os.path.realpath(lib)

@@ -1,4 +1,4 @@
-"""Everything before the first test: packages, runc's source, the helper binaries, the test tree."""
+"""Everything before the first test but the helpers (helpers.py): packages, runc's source, the test tree."""
 import glob
 import os
 import re
@@ -18,9 +18,6 @@ PACKAGES = [
     "golang-github-sirupsen-logrus-dev", "golang-github-seccomp-libseccomp-golang-dev",
 ]
 COMMANDS = ["bats", "jq", "gawk", "gcc", "unshare", "timeout", "go"]
-
-# The helpers helpers.bash runs: where runc 1.1.5 keeps them (main keeps them in tests/cmd).
-HELPERS = {"recvtty": [], "sd-helper": [], "seccompagent": ["seccomp"]}
 
 
 def install_packages():
@@ -71,49 +68,6 @@ def fetch(dest, package="runc"):
         os.makedirs(tree)
         subprocess.run(["tar", "-xf", origs[-1], "-C", tree, "--strip-components=1"], check=True)
     return tree
-
-
-def _newest_mtime(paths):
-    return max((os.path.getmtime(p) for p in paths), default=0)
-
-
-def build_helpers(src, work, log):
-    """Builds recvtty, sd-helper, seccompagent from src into work/contrib/cmd/X/X, where
-    helpers.bash of 1.1.5 looks for them. Returns {name: error} for those that did not build."""
-    errors = {}
-    gopath = os.path.join(work, "gopath")
-    mirror = os.path.join(gopath, "src/github.com/opencontainers/runc")
-    for name, tags in HELPERS.items():
-        srcdir = next((d for d in (os.path.join(src, "contrib/cmd", name), os.path.join(src, "tests/cmd", name))
-                      if os.path.isdir(d)), None)
-        if srcdir is None:
-            errors[name] = "no source in contrib/cmd or tests/cmd"
-            continue
-        rel = os.path.relpath(srcdir, src)
-        # 1.1.5 runs contrib/cmd/X/X; main runs tests/cmd/_bin/X.
-        out = os.path.join(work, rel, name) if rel.startswith("contrib") else os.path.join(work, "tests/cmd/_bin", name)
-        if os.path.exists(out) and os.path.getmtime(out) >= _newest_mtime(glob.glob(os.path.join(srcdir, "*.go"))):
-            continue
-        env = dict(os.environ, GOFLAGS="", GOCACHE=os.path.join(work, "gocache"), CGO_ENABLED="1")
-        if os.path.isdir(os.path.join(src, "vendor")):
-            # A git checkout: module mode with its vendor directory.
-            cmd, cwd = ["go", "build", "-mod=vendor"], src
-            env["GO111MODULE"] = "on"
-        else:
-            # Debian's +ds source has no vendor/: GOPATH mode over Debian's /usr/share/gocode.
-            if not os.path.isdir(mirror):
-                shutil.copytree(src, mirror, symlinks=True, ignore=shutil.ignore_patterns(".git"))
-            cmd, cwd = ["go", "build"], mirror
-            env.update(GO111MODULE="off", GOPATH=f"{gopath}:/usr/share/gocode")
-        if tags:
-            cmd += ["-tags", ",".join(tags)]
-        cmd += ["-o", out, "./" + rel]
-        r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        with open(log, "a") as f:
-            f.write(f"$ {' '.join(cmd)}\n{r.stdout}{r.stderr}\n")
-        if r.returncode != 0:
-            errors[name] = (r.stderr.strip().splitlines() or ["go build failed"])[-1]
-    return errors
 
 
 GET_IMAGES = """#!/bin/bash

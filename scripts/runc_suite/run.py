@@ -17,6 +17,8 @@ PR_SET_CHILD_SUBREAPER = 36
 
 TEST_LINE = re.compile(r"^(ok|not ok) (\d+) (.*?)(?: # (?:skip|SKIP)\b ?\(?(.*?)\)?| # (timeout after \d+s))?$")
 PLAN_LINE = re.compile(r"^1\.\.(\d+)$")
+# The start of the skip reason of a test a "!" entry of the skip list kept from running.
+HUNG = "runc-suite.skip: "
 
 
 @dataclass
@@ -102,7 +104,7 @@ def disable_hanging_tests(tree, entries):
         def add_skip(m):
             if not fnmatch.fnmatchcase(m.group(1), pattern):
                 return m.group(0)
-            why = ("runc-suite.skip: " + reason).replace("\\", "").replace('"', "'").replace("$", "").replace("`", "'")
+            why = (HUNG + reason).replace("\\", "").replace('"', "'").replace("$", "").replace("`", "'")
             return m.group(0) + f'\n\tskip "{why}"'
         text = re.sub(r'^@test "(.*)" \{$', add_skip, text, flags=re.M)
         with open(path, "w") as fh:

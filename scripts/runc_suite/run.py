@@ -66,9 +66,22 @@ def parse_tap(text):
     return plan, tests
 
 
-def load_skip_list(path):
+def cgroup_layout():
+    """The cgroup layout this process sees: "v2" (cgroup2 at /sys/fs/cgroup), "hybrid" (v1
+    controllers plus a cgroup2 mount) or "legacy" (v1 only)."""
+    mounts = [line.split(" - ", 1) for line in open("/proc/self/mountinfo")]
+    v2 = [fields[0].split()[4] for fields in mounts if len(fields) == 2 and fields[1].startswith("cgroup2 ")]
+    if "/sys/fs/cgroup" in v2:
+        return "v2"
+    return "hybrid" if v2 else "legacy"
+
+
+def load_skip_list(path, layout=None):
     """Lines "FILE.bats: TEST NAME — REASON" (TEST NAME may be a glob, "*" for the whole file;
-    " -- " may stand for the dash); "#" starts a comment. Returns [(file, pattern, reason)]."""
+    " -- " may stand for the dash); "#" starts a comment. A line may start with "[v2]" (or
+    "[hybrid]", "[legacy]", several with commas): it applies only in that cgroup layout.
+    Returns [(file, pattern, reason)] for `layout` (default: this process's)."""
+    layout = layout or cgroup_layout()
     entries = []  # a leading "!" (never run it: it hangs) is kept on the file name
     if not path or not os.path.exists(path):
         return entries
@@ -76,10 +89,13 @@ def load_skip_list(path):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"^(!?[\w.-]+\.bats):\s*(.*?)\s+(?:—|--)\s+(.*)$", line)
+        m = re.match(r"^(?:\[([\w,]+)\]\s*)?(!?[\w.-]+\.bats):\s*(.*?)\s+(?:—|--)\s+(.*)$", line)
         if not m:
-            raise SystemExit(f"runc-suite: {path}:{n}: expected 'file.bats: test name — reason'")
-        entries.append(m.groups())
+            raise SystemExit(f"runc-suite: {path}:{n}: expected '[layout] file.bats: test name — reason'")
+        only, file, pattern, reason = m.groups()
+        if only and layout not in only.split(","):
+            continue
+        entries.append((file, pattern, reason))
     return entries
 
 

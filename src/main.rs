@@ -63,7 +63,7 @@ struct Cli {
     /// text or json
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
-    /// Log debug detail to --log
+    /// Log debug detail (to --log, else to stderr)
     #[arg(long)]
     debug: bool,
     /// Manage cgroups through systemd
@@ -107,6 +107,8 @@ fn main() -> ExitCode {
         report_error(&e);
         return ExitCode::from(1);
     }
+    // However main returns: what libcontainer's forks logged reaches the log.
+    let _flush = log::FlushOnDrop;
     if cli.version {
         print_version();
         return ExitCode::SUCCESS;
@@ -215,6 +217,6 @@ pub fn report_error(err: &anyhow::Error) {
 
 /// Prints one error line on stderr and appends it to the log as an "error" line.
 pub fn report_line(line: &str) {
-    log::write("error", line);
+    log::error(line);
     eprintln!("berth: {line}");
 }

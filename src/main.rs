@@ -9,6 +9,7 @@ mod container;
 mod exe;
 mod fds;
 mod fsutil;
+mod help;
 mod launch;
 mod lifecycle;
 mod log;
@@ -23,7 +24,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use commands::{Command, Context};
 use container::Root;
@@ -51,6 +52,7 @@ mod tests {
 #[command(
     name = "berth",
     about = "A runc-compatible OCI container runtime whose kill and delete -f are synchronous",
+    version,
     disable_version_flag = true
 )]
 struct Cli {
@@ -83,9 +85,17 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(topic) = help::unknown_topic(&e, &args) {
+                eprintln!("berth: No help topic for '{topic}'");
+                return ExitCode::from(1);
+            }
             // --help prints to stdout and succeeds; usage errors exit 1 like runc's.
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
@@ -114,7 +124,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        let _ = command().print_help();
         return ExitCode::from(1);
     };
     if command.enters_container() {
@@ -164,6 +174,11 @@ fn command_id(command: &Command) -> Option<String> {
         _ => return None,
     };
     Some(id.clone())
+}
+
+/// berth's command line, in runc's help layout.
+fn command() -> clap::Command {
+    help::layout(Cli::command())
 }
 
 fn print_version() {

@@ -1,12 +1,18 @@
-//! How berth describes itself, from its clap definitions: `-h` and `help TOPIC` in runc's
-//! layout (`NAME:`, `USAGE:`, `OPTIONS:` sections).
+//! How berth describes itself, all from its clap definitions: `-h` and `help TOPIC` in runc's
+//! layout (`NAME:`, `USAGE:`, `OPTIONS:` sections), the man pages (section 8) and the shell
+//! completion scripts that packagers install.
 
 use std::ffi::OsString;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use anyhow::{Context, Result};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Command;
+use clap_complete::Shell;
 
-/// The name berth gives itself in help, whatever its file is called.
+/// The name berth gives itself in help, man pages and completions, whatever its file is called.
 pub const NAME: &str = "berth";
 
 /// `cmd` and its subcommands with runc's help layout: the name and a line about it, the usage,
@@ -54,6 +60,65 @@ pub fn unknown_topic(err: &clap::Error, args: &[OsString]) -> Option<String> {
         Some(ContextValue::String(topic)) => Some(topic.clone()),
         _ => None,
     }
+}
+
+/// Writes `berth.8` and one `berth-COMMAND.8` per visible subcommand into `dir` (created if
+/// missing); returns their paths.
+pub fn write_man_pages(cmd: Command, dir: &Path) -> Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut cmd = cmd.bin_name(NAME).disable_help_subcommand(true);
+    cmd.build();
+    let mut written = Vec::new();
+    write_man_page(&cmd, dir, &mut written)?;
+    Ok(written)
+}
+
+fn write_man_page(cmd: &Command, dir: &Path, written: &mut Vec<PathBuf>) -> Result<()> {
+    use clap_mangen::roff::{bold, roman, Roff};
+    let name = cmd.get_display_name().unwrap_or(cmd.get_name()).to_string();
+    let man = clap_mangen::Man::new(cmd.clone())
+        .title(name.to_uppercase())
+        .section("8")
+        .source(format!("{NAME} {}", env!("CARGO_PKG_VERSION")))
+        .manual("System Manager's Manual");
+    let path = dir.join(man.get_filename());
+    let mut page = Vec::new();
+    man.render(&mut page)
+        .with_context(|| format!("cannot render {}", path.display()))?;
+    if name != NAME {
+        // The global options (--root, --log, ...) come before the command: berth(8) has them.
+        let mut see_also = Roff::new();
+        see_also.control("SH", ["SEE ALSO"]).text([
+            bold(NAME),
+            roman("(8), for the global options, given before the command"),
+        ]);
+        page.extend_from_slice(see_also.to_roff().as_bytes());
+    }
+    fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+    written.push(path);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_man_page(sub, dir, written)?;
+    }
+    Ok(())
+}
+
+/// Writes the completion script of `shell` for berth to `out`.
+pub fn write_completion(cmd: Command, shell: Shell, out: &mut dyn Write) -> Result<()> {
+    // clap_complete offers hidden subcommands too: complete a copy without them.
+    let visible: Vec<Command> = cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    let mut cmd = Command::new(NAME)
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .disable_version_flag(true)
+        .args(cmd.get_arguments().cloned())
+        .subcommands(visible);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, NAME, &mut script);
+    out.write_all(&script)
+        .context("cannot write the completion script")
 }
 
 #[cfg(test)]
@@ -104,5 +169,43 @@ mod tests {
         let plain = args(&["berth", "foo"]);
         let err = crate::command().try_get_matches_from(&plain).unwrap_err();
         assert_eq!(unknown_topic(&err, &plain), None);
+    }
+
+    #[test]
+    fn one_man_page_per_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_man_pages(crate::command(), dir.path()).unwrap();
+        let mut expected: Vec<String> = visible_commands()
+            .iter()
+            .map(|c| format!("{NAME}-{c}.8"))
+            .collect();
+        expected.push(format!("{NAME}.8"));
+        expected.sort();
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, expected);
+        assert_eq!(written.len(), expected.len());
+        let kill = fs::read_to_string(dir.path().join(format!("{NAME}-kill.8"))).unwrap();
+        assert!(kill.contains(".TH BERTH-KILL 8"), "{kill}");
+        assert!(kill.contains(".SH \"SEE ALSO\""), "{kill}");
+    }
+
+    #[test]
+    fn completions_name_every_command() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut script = Vec::new();
+            write_completion(crate::command(), shell, &mut script).unwrap();
+            let script = String::from_utf8(script).unwrap();
+            for name in visible_commands() {
+                assert!(script.contains(&name), "{shell}: no {name}");
+            }
+            assert!(
+                !script.contains("generate"),
+                "{shell}: hidden command offered"
+            );
+        }
     }
 }

@@ -51,7 +51,7 @@ mod tests {
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
-    about = "A runc-compatible OCI container runtime whose kill and delete -f are synchronous",
+    about = "Open Container Initiative runtime with synchronous kill and delete",
     version,
     disable_version_flag = true
 )]

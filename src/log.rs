@@ -58,8 +58,9 @@ struct Sink {
 }
 
 /// A datagram socket pair, both ends close-on-exec and non-blocking: a fork sends each line on
-/// `send` (one datagram, one line; dropped if berth is gone or behind, never blocking the fork,
-/// never a SIGPIPE) and berth reads them from `recv`. A fork closes its copy of `recv` when it
+/// `send` (one datagram, one line; dropped if berth is gone or 512 lines behind, the kernel's
+/// `net.unix.max_dgram_qlen`: never blocking the fork, never a SIGPIPE) and berth reads them
+/// from `recv`. A fork closes its copy of `recv` when it
 /// logs its first line, so that once berth has exited the fork's lines go nowhere; a created
 /// container's init keeps `send` until it executes the container's program at `start`.
 struct Forks {
@@ -69,9 +70,11 @@ struct Forks {
     recv: AtomicI32,
 }
 
-/// The longest message a fork sends (a datagram is read into a buffer of this size and more).
-const FORK_MSG_MAX: usize = 32 * 1024;
-const FORK_LINE_MAX: usize = 64 * 1024;
+/// The longest message a fork sends, in bytes (longer ones are cut).
+const FORK_MSG_MAX: usize = 8 * 1024;
+/// What berth reads a fork's line into: the message, escaped (at most 6 bytes for one, as
+/// `\u001b`), with its time and level.
+const FORK_LINE_MAX: usize = 6 * FORK_MSG_MAX + 1024;
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 

@@ -101,7 +101,7 @@ FROM_EXEC=libcontainer::workload
 	# Every line is a log line but one: the error.
 	[ "$(grep -cv '^time="[^"]*" level=' "$BT_DIR/rt.err")" -eq 1 ]
 	grep -v '^time="[^"]*" level=' "$BT_DIR/rt.err" | grep -q "executable file not found"
-	! grep -q "level=error" "$BT_DIR/rt.err"
+	run ! grep -q "level=error" "$BT_DIR/rt.err"
 }
 
 @test "--debug --log FILE: debug lines in FILE (text), none on stderr" {
@@ -113,7 +113,7 @@ FROM_EXEC=libcontainer::workload
 	[[ "$stderr" != *"level=debug"* ]]
 	grep -q "level=debug" "$log"
 	# One whole line per event: time, level, message.
-	! grep -v '^time="[^"]*" level=[a-z]* msg=".*"$' "$log"
+	run ! grep -v '^time="[^"]*" level=[a-z]* msg=".*"$' "$log"
 	if is_berth; then
 		grep -q "level=debug msg=\"$FROM_INIT" "$log"
 		grep -q "level=debug msg=\"$FROM_EXEC" "$log"

@@ -36,12 +36,12 @@ install_berth() {
 			return 1
 		}
 		# A page about that command: its title, and its synopsis.
-		grep -q "^\.TH BERTH-$(tr a-z A-Z <<<"$cmd") 8" "$TOP/share/man/man8/berth-$cmd.8"
+		grep -q "^\.TH BERTH-$(tr "[:lower:]" "[:upper:]" <<<"$cmd") 8" "$TOP/share/man/man8/berth-$cmd.8"
 		grep -q "berth $cmd" "$TOP/share/man/man8/berth-$cmd.8"
 	done
 	[ -f "$TOP/share/man/man8/berth.8" ]
 	# Nothing else: no page for hidden commands (generate) or for help.
-	pages=$(ls "$TOP/share/man/man8" | wc -l)
+	pages=$(find "$TOP/share/man/man8" -type f | wc -l)
 	[ "$pages" -eq $(($(wc -w <<<"$cmds") + 1)) ]
 	# berth(8) has the global options and refers to every command's page (roff escapes "-" as "\-").
 	grep -qF '\-\-root' "$TOP/share/man/man8/berth.8"
@@ -77,7 +77,7 @@ install_berth() {
 			return 1
 		}
 	done
-	! grep -qx generate <<<"$offered"
+	run ! grep -qx generate <<<"$offered"
 	# A command's own options.
 	offered=$(bash -c 'source "$1"; COMP_WORDS=(berth kill ""); COMP_CWORD=2; _berth berth "" kill
 		printf "%s\n" "${COMPREPLY[@]}"' _ "$script")
@@ -99,7 +99,7 @@ install_berth() {
 			return 1
 		}
 	done
-	! grep -q generate "$zsh" "$fish"
+	run ! grep -q generate "$zsh" "$fish"
 }
 
 @test "install.sh: a missing binary installs nothing" {

@@ -10,6 +10,7 @@ mod events;
 mod exe;
 mod fds;
 mod fsutil;
+mod help;
 mod hooks;
 mod launch;
 mod lifecycle;
@@ -26,7 +27,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 use commands::{Command, Context};
 use container::Root;
@@ -53,7 +54,8 @@ mod tests {
 #[derive(Parser, Debug)]
 #[command(
     name = "berth",
-    about = "A runc-compatible OCI container runtime whose kill and delete -f are synchronous",
+    about = "Open Container Initiative runtime with synchronous kill and delete",
+    version,
     disable_version_flag = true
 )]
 struct Cli {
@@ -66,7 +68,7 @@ struct Cli {
     /// text or json
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
-    /// Log debug detail to --log
+    /// Log debug detail (to --log, else to stderr)
     #[arg(long)]
     debug: bool,
     /// Manage cgroups through systemd
@@ -86,9 +88,17 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(topic) = help::unknown_topic(&e, &args) {
+                eprintln!("berth: No help topic for '{topic}'");
+                return ExitCode::from(1);
+            }
             // --help prints to stdout and succeeds; usage errors exit 1 like runc's.
             let code = if e.use_stderr() { 1 } else { 0 };
             let _ = e.print();
@@ -111,12 +121,14 @@ fn main() -> ExitCode {
         report_error(&e);
         return ExitCode::from(1);
     }
+    // However main returns: what libcontainer's forks logged reaches the log.
+    let _flush = log::FlushOnDrop;
     if cli.version {
         print_version();
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        let _ = command().print_help();
         return ExitCode::from(1);
     };
     if command.enters_container() && exe::needs_sealing(reexecuted) {
@@ -172,6 +184,11 @@ fn command_id(command: &Command) -> Option<String> {
     Some(id.clone())
 }
 
+/// berth's command line, in runc's help layout.
+fn command() -> clap::Command {
+    help::layout(Cli::command())
+}
+
 fn print_version() {
     println!("berth version {}", env!("CARGO_PKG_VERSION"));
     println!("commit: {}", env!("BERTH_COMMIT"));
@@ -223,6 +240,6 @@ pub fn report_error(err: &anyhow::Error) {
 
 /// Prints one error line on stderr and appends it to the log as an "error" line.
 pub fn report_line(line: &str) {
-    log::write("error", line);
+    log::error(line);
     eprintln!("berth: {line}");
 }

@@ -12,6 +12,7 @@ pub mod delete;
 pub mod events;
 pub mod exec;
 pub mod features;
+pub mod generate;
 pub mod kill;
 pub mod list;
 pub mod pause;
@@ -69,6 +70,9 @@ pub enum Command {
     Checkpoint(unsupported::Args),
     /// Not supported by berth
     Restore(unsupported::Args),
+    /// Write man pages or a shell completion script (for packagers)
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 impl Command {
@@ -112,6 +116,7 @@ impl Command {
             Command::Update(a) => update::run(ctx, a),
             Command::Checkpoint(_) => unsupported::run("checkpoint"),
             Command::Restore(_) => unsupported::run("restore"),
+            Command::Generate(a) => generate::run(ctx, a),
         }
     }
 }

@@ -277,6 +277,12 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => bail!("cannot exec in a stopped container"),
     }
+    // The new process joins the container's cgroup and, if it is frozen, stops there until
+    // someone thaws it: libcontainer waits for it meanwhile. `resume` needs the lock to thaw,
+    // so exec lets go of it first. Otherwise it keeps it until the process runs: a `pause` or
+    // `delete` then waits instead of freezing or removing the cgroup under a half-made process.
+    let frozen = c.status() == Status::Paused || c.cgroups().is_ok_and(|g| g.is_frozen());
+    let lock = (!frozen).then_some(lock);
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }

@@ -3,9 +3,11 @@
 //! terminal's owner and size, seccomp profiles as runc reads them, and the container's lock,
 //! which never makes a command wait forever.
 
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+
+use serde_json::json;
 
 use crate::common::*;
 
@@ -77,4 +79,80 @@ fn lock_wait_has_a_deadline() {
     rt.env.retain(|(k, _)| k != "BERTH_LOCK_TIMEOUT");
     rt.run(&["pause", &id]).ok();
     assert_eq!(rt.status(&id), "paused");
+}
+
+/// The exec'd process's pid, through `--pid-file`.
+fn exec_detached(rt: &Runtime, id: &str, extra: &[&str]) -> i32 {
+    let pid_file = rt.dir.join(format!("exec-{}.pid", extra.join("-")));
+    let pid_file = pid_file.to_str().unwrap();
+    let mut args = vec!["exec", "-d", "--pid-file", pid_file];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[id, "sleep", "1000"]);
+    rt.run(&args).ok();
+    fs::read_to_string(pid_file).unwrap().parse().unwrap()
+}
+
+/// In every cgroup hierarchy mounted here (the hybrid layout's cgroup2 hierarchy and
+/// `name=systemd` included, which libcontainer leaves alone), init and exec'd processes are in
+/// the container's cgroup.
+#[test]
+fn every_hierarchy_holds_init_and_exec() {
+    if systemd_driver() {
+        return;
+    }
+    let rt = Runtime::new("join-all");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sleep", "1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{id}")));
+    let init = rt.create_start(&id, &b);
+    let exec = exec_detached(&rt, &id, &[]);
+    for (what, pid) in [("init", init), ("exec", exec)] {
+        let dirs = cgroup_dirs_of(pid);
+        assert!(!dirs.is_empty(), "{what}: no cgroup directories");
+        for d in dirs {
+            assert!(d.ends_with(&id), "{what} ({pid}) is in {}", d.display());
+        }
+    }
+}
+
+/// `exec --cgroup SUB` joins the sub-cgroup in every hierarchy; one that does not exist, or a
+/// path above the container's cgroup, is an error (runc never creates exec's cgroups).
+#[test]
+fn exec_sub_cgroups() {
+    if systemd_driver() {
+        return;
+    }
+    let rt = Runtime::new("exec-subcg");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sleep", "1000"]);
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{id}")));
+    let init = rt.create_start(&id, &b);
+
+    let out = rt.run(&["exec", "--cgroup", "nonexistent", &id, "true"]);
+    out.fails_with(255);
+    assert!(
+        out.stderr
+            .contains("/nonexistent/cgroup.procs: no such file or directory"),
+        "{out}"
+    );
+    let out = rt.run(&["exec", "--cgroup", "..", &id, "true"]);
+    out.fails_with(255);
+    assert!(out.stderr.contains(".. is not a sub cgroup path"), "{out}");
+    assert!(!cgroup_dirs_with(&id)
+        .iter()
+        .any(|d| d.ends_with("nonexistent")));
+
+    for d in cgroup_dirs_of(init) {
+        fs::create_dir(d.join("sub")).unwrap();
+    }
+    let exec = exec_detached(&rt, &id, &["--cgroup", "sub"]);
+    let dirs = cgroup_dirs_of(exec);
+    assert!(!dirs.is_empty());
+    for d in dirs {
+        assert!(
+            d.ends_with(format!("{id}/sub")),
+            "exec ({exec}) is in {}",
+            d.display()
+        );
+    }
 }

@@ -22,6 +22,7 @@ use rustix::event::{PollFd, PollFlags};
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::fsutil::write_atomic;
+use crate::join::{Joined, SubCgroups};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
 use crate::resources;
@@ -76,7 +77,15 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
-    let result = panic::catch(|| build_init(root, id, &bundle, opts)).and_then(|pid| {
+    let result = panic::catch(|| {
+        // The hierarchies libcontainer leaves alone: init inherits them from berth.
+        let _joined = match &placement.unit {
+            None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
+            Some(_) => Joined::default(),
+        };
+        build_init(root, id, &bundle, opts)
+    })
+    .and_then(|pid| {
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
@@ -260,7 +269,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
-    pub cgroup: Option<String>,
+    /// `--cgroup` arguments: sub-cgroups of the container's cgroup to join.
+    pub cgroups: Vec<String>,
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub apparmor: Option<String>,
@@ -286,6 +296,9 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
+    let sub_cgroups = SubCgroups::parse(&opts.cgroups)?;
+    let cgroup_path = c.cgroup_path()?;
+    let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
     let process = exec_process(&c, opts)?;
     validate::process_fields(&process, "the process").context("cannot exec")?;
     let wants_terminal =
@@ -303,18 +316,30 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
-    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_root_path(&root.path)
-        .and_then(|b| {
-            b.with_console_socket(console_path.as_ref())
-                .with_preserved_fds(opts.preserve_fds)
-                .as_tenant()
-                .with_process(Some(&process_path))
-                .with_detach(opts.detach || console_path.is_some())
-                .with_sub_cgroup(opts.cgroup.clone())
-                .with_ignore_paused(opts.ignore_paused)
-                .build()
-        });
+    let joined = match c.unit() {
+        None => Joined::enter(&cgroup_path, &sub_cgroups, false),
+        Some(_) => Ok(Joined::default()),
+    };
+    let built = joined.and_then(|joined| {
+        let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&root.path)
+            .and_then(|b| {
+                b.with_console_socket(console_path.as_ref())
+                    .with_preserved_fds(opts.preserve_fds)
+                    .as_tenant()
+                    .with_process(Some(&process_path))
+                    .with_detach(opts.detach || console_path.is_some())
+                    .with_sub_cgroup(
+                        sub_cgroup
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned()),
+                    )
+                    .with_ignore_paused(opts.ignore_paused)
+                    .build()
+            });
+        drop(joined);
+        Ok(built?)
+    });
     let _ = fs::remove_file(&process_path);
     drop(grace);
     let pid = built?.as_raw();

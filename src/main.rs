@@ -9,6 +9,7 @@ mod container;
 mod exe;
 mod fds;
 mod fsutil;
+mod join;
 mod launch;
 mod lifecycle;
 mod log;

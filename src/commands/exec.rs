@@ -42,9 +42,10 @@ pub struct Args {
     /// Pass this many extra file descriptors (3 and up) to the process
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_PRESERVE_FDS))]
     pub preserve_fds: u32,
-    /// Run in this sub-cgroup of the container
+    /// Run in this sub-cgroup of the container: PATH, or CONTROLLER[,CONTROLLER...]:PATH
+    /// (cgroup v1), may repeat
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// Add a capability, may repeat
     #[arg(short, long)]
     pub cap: Vec<String>,
@@ -92,7 +93,7 @@ fn options(args: Args) -> Result<ExecOptions> {
         pid_file: args.pid_file,
         console_socket: args.console_socket,
         preserve_fds: args.preserve_fds as i32,
-        cgroup: args.cgroup,
+        cgroups: args.cgroup,
         caps: args.cap,
         no_new_privs: args.no_new_privs,
         apparmor: args.apparmor,

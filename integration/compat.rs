@@ -156,3 +156,25 @@ fn exec_sub_cgroups() {
         );
     }
 }
+
+/// runc lets a process be exec'd into a created container (its init waits for `start`);
+/// the container stays created, and starts as usual afterwards.
+#[test]
+fn exec_into_created_container() {
+    let rt = Runtime::new("exec-created");
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    rt.adopt(&id);
+    rt.run(&["create", "--bundle", b.path(), &id]).ok();
+    let out = rt.run(&["exec", &id, "echo", "hello"]);
+    out.ok();
+    assert_eq!(out.stdout, "hello\n", "{out}");
+    assert_eq!(rt.status(&id), "created");
+    rt.run(&["start", &id]).ok();
+    assert_eq!(rt.status(&id), "running");
+    assert_eq!(
+        rt.state(&id)["bundle"].as_str(),
+        Some(b.path()),
+        "state names the caller's bundle"
+    );
+}

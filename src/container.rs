@@ -430,6 +430,11 @@ impl Container {
 
     pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
         self.state.status = status;
+        self.save_state()
+    }
+
+    /// Writes `state` back to state.json.
+    pub fn save_state(&self) -> Result<()> {
         let data = serde_json::to_vec(&self.state)?;
         write_atomic(&self.dir.join(STATE_FILE), &data).context("cannot save container state")
     }

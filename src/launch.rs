@@ -25,6 +25,7 @@ use crate::fsutil::write_atomic;
 use crate::join::{Joined, SubCgroups};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
+use crate::prepare::{self, ExecView, PreparedBundle};
 use crate::resources;
 use crate::signal;
 use crate::systemd::Systemd;
@@ -65,13 +66,13 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = load_spec(&bundle)?;
     validate::spec(&spec, &bundle).context("invalid config.json")?;
-    let cgroup_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| default_cgroup_path(id));
+    let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(path) => path,
+        None => default_cgroup_path(id),
+    };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
+    let prepared = PreparedBundle::write(root, id, &prepare::spec(&spec, &bundle, &cgroup_path)?)?;
     let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
     check_existing_cgroup(&existing)?;
     if let Some(pid_file) = &opts.pid_file {
@@ -83,9 +84,10 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
             None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
             Some(_) => Joined::default(),
         };
-        build_init(root, id, &bundle, opts)
+        build_init(root, id, prepared.path(), opts)
     })
     .and_then(|pid| {
+        prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
@@ -135,9 +137,14 @@ fn check_existing_cgroup(cgroups: &Cgroups) -> Result<()> {
 
 fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<i32> {
     root.ensure()?;
-    let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+    let console_socket = opts
+        .console_socket
+        .as_ref()
+        .map(std::path::absolute)
+        .transpose()?;
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(&root.path)?
-        .with_console_socket(opts.console_socket.as_ref())
+        .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
         .validate_id()?
         .as_init(bundle)
@@ -145,8 +152,9 @@ fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Res
         // libcontainer wants a console socket exactly when detached: a foreground run that
         // attaches the caller's terminal goes through berth's own socket, so it counts as one.
         .with_detach(!opts.foreground || opts.console_socket.is_some())
-        .with_no_pivot(opts.no_pivot)
-        .build()?;
+        .with_no_pivot(opts.no_pivot);
+    let built = builder.build();
+    let container = built?;
     container
         .pid()
         .map(|p| p.as_raw())
@@ -313,7 +321,8 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     if !opts.detach {
         signal::catch_early();
     }
-    let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
+    let view = ExecView::new(root, &c)?;
+    let process_path = view.dir(id).join("process.json");
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
     let joined = match c.unit() {
@@ -322,7 +331,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     };
     let built = joined.and_then(|joined| {
         let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&root.path)
+            .with_root_path(view.root())
             .and_then(|b| {
                 b.with_console_socket(console_path.as_ref())
                     .with_preserved_fds(opts.preserve_fds)
@@ -340,7 +349,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         drop(joined);
         Ok(built?)
     });
-    let _ = fs::remove_file(&process_path);
+    drop(view);
     drop(grace);
     let pid = built?.as_raw();
     drop(lock);

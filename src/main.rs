@@ -14,6 +14,7 @@ mod launch;
 mod lifecycle;
 mod log;
 mod panic;
+mod prepare;
 mod resources;
 mod signal;
 mod systemd;

@@ -1,0 +1,186 @@
+//! What libcontainer reads: a bundle of berth's own holding the config as berth settles it, and,
+//! for `exec`, a view of the container's state pointing at it.
+//!
+//! libcontainer reads `config.json` from the bundle it is given, at `create` and again at every
+//! `exec` (from the bundle recorded in `state.json`). Where runc reads a config differently
+//! from libcontainer, berth writes the config as runc would read it to a bundle of its own
+//! ([`PreparedBundle`]) and hands libcontainer that one. After `create` the prepared bundle
+//! moves into the container's state directory and `state.json` records the caller's bundle
+//! again (for `state`, and for the hooks that `start` and `delete` run). `exec` gives
+//! libcontainer a state root of its own ([`ExecView`]) whose `state.json` points at the
+//! prepared bundle. Knows nothing of the command line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use libcontainer::container::ContainerStatus;
+use libcontainer::oci_spec::runtime::Spec;
+
+use crate::container::{Container, Root};
+use crate::fsutil::write_atomic;
+
+/// The prepared bundle's name in the container's state directory.
+const INSTALLED: &str = "berth-bundle";
+
+/// Where berth keeps what it gives libcontainer for the time of one command: a name that is not
+/// a valid container id, so `list` never shows it.
+const TMP: &str = ":tmp";
+
+/// The config as berth hands it to libcontainer; see the module's documentation.
+pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
+    let mut spec = spec.clone();
+    // The caller's bundle stays the bundle; the prepared one lives elsewhere.
+    if let Some(root) = spec.root().clone() {
+        let mut root = root;
+        let path = bundle.join(root.path());
+        root.set_path(fs::canonicalize(&path).unwrap_or(path));
+        spec.set_root(Some(root));
+    }
+    if let Some(linux) = spec.linux().clone() {
+        let mut linux = linux;
+        linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
+        spec.set_linux(Some(linux));
+    }
+    Ok(spec)
+}
+
+/// A bundle directory holding the prepared config.json, removed on drop unless installed.
+pub struct PreparedBundle {
+    dir: Option<PathBuf>,
+}
+
+impl PreparedBundle {
+    /// Writes `spec` as the config.json of a new bundle under `root`.
+    pub fn write(root: &Root, id: &str, spec: &Spec) -> Result<PreparedBundle> {
+        let dir = root
+            .path
+            .join(TMP)
+            .join(format!("create-{id}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let bundle = PreparedBundle {
+            dir: Some(dir.clone()),
+        };
+        write_atomic(&dir.join("config.json"), &serde_json::to_vec(spec)?)
+            .context("cannot write the prepared config")?;
+        Ok(bundle)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Moves the bundle into the container's state directory `container_dir`, where exec
+    /// finds it, and records `bundle` (the caller's) as the container's bundle again.
+    pub fn install(mut self, root: &Root, id: &str, bundle: &Path) -> Result<()> {
+        let Some(dir) = self.dir.take() else {
+            return Ok(());
+        };
+        let container_dir = root.dir(id);
+        let moved = fs::rename(&dir, container_dir.join(INSTALLED));
+        remove_tmp_if_empty(&dir);
+        moved.context("cannot move the prepared bundle into the container's state")?;
+        let mut c = Container::load(root, id)?;
+        c.state.bundle = bundle.to_path_buf();
+        c.save_state()
+    }
+}
+
+impl Drop for PreparedBundle {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = fs::remove_dir_all(&dir);
+            remove_tmp_if_empty(&dir);
+        }
+    }
+}
+
+/// Removes what a berth that was killed in `create` or `exec` of the container whose state
+/// directory is `container_dir` left in [`TMP`]: entries of berth processes that no longer run.
+/// For `delete`, which holds the container's lock.
+pub fn remove_leftovers(container_dir: &Path) {
+    let (Some(root), Some(id)) = (
+        container_dir.parent(),
+        container_dir.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return;
+    };
+    let tmp = root.join(TMP);
+    let Ok(entries) = fs::read_dir(&tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = ["create-", "exec-"].iter().find_map(|kind| {
+            let rest = name
+                .strip_prefix(kind)?
+                .strip_prefix(id)?
+                .strip_prefix('-')?;
+            rest.parse::<u32>().ok()
+        });
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let _ = fs::remove_dir(&tmp);
+}
+
+/// Removes [`TMP`] (the parent of `dir`) once nothing else is in it.
+fn remove_tmp_if_empty(dir: &Path) {
+    if let Some(tmp) = dir.parent() {
+        let _ = fs::remove_dir(tmp);
+    }
+}
+
+/// A state root of exec's own, holding a copy of the container's `state.json` for libcontainer
+/// to read: its bundle is the prepared one, and a created container reads as running (runc
+/// execs into a created container, libcontainer refuses). libcontainer puts exec's sockets
+/// there too. Removed on drop.
+pub struct ExecView {
+    top: PathBuf,
+}
+
+impl ExecView {
+    pub fn new(root: &Root, c: &Container) -> Result<ExecView> {
+        let top = root
+            .path
+            .join(TMP)
+            .join(format!("exec-{}-{}", c.id, std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        let dir = top.join(&c.id);
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let view = ExecView { top };
+        let mut state = c.state.clone();
+        let prepared = c.dir.join(INSTALLED);
+        if prepared.join("config.json").exists() {
+            state.bundle = prepared;
+        }
+        if state.status == ContainerStatus::Created {
+            state.status = ContainerStatus::Running;
+        }
+        write_atomic(&dir.join("state.json"), &serde_json::to_vec(&state)?)
+            .context("cannot write exec's view of the container's state")?;
+        Ok(view)
+    }
+
+    /// The state root to hand libcontainer.
+    pub fn root(&self) -> &Path {
+        &self.top
+    }
+
+    /// The container's directory in the view (for files of exec's own).
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.top.join(id)
+    }
+}
+
+impl Drop for ExecView {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.top);
+        remove_tmp_if_empty(&self.top);
+    }
+}

@@ -178,3 +178,28 @@ fn exec_into_created_container() {
         "state names the caller's bundle"
     );
 }
+
+/// A config without `cgroupsPath` gets runc's default, a cgroup named after the container at
+/// the top of each hierarchy (runc's tests look for it by that name).
+#[test]
+fn default_cgroup_is_named_after_the_container() {
+    if systemd_driver() {
+        return;
+    }
+    let rt = Runtime::new("default-cg");
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    let init = rt.create_start(&id, &b);
+    let dirs = cgroup_dirs_of(init);
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        assert_eq!(
+            d.file_name().and_then(|n| n.to_str()),
+            Some(id.as_str()),
+            "init is in {}",
+            d.display()
+        );
+    }
+    rt.run(&["delete", "-f", &id]).ok();
+    assert_eq!(cgroup_dirs_with(&id), Vec::<std::path::PathBuf>::new());
+}

@@ -68,7 +68,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     validate::spec(&spec, &bundle).context("invalid config.json")?;
     let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
         Some(path) => path,
-        None => default_cgroup_path(id),
+        None => default_cgroups_path(id, opts.systemd_cgroup)?,
     };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
@@ -119,6 +119,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         // libcontainer removes what it made when the build itself fails, but a process that
         // already runs, or a later failure here, needs the teardown engine.
         let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
+    })
+}
+
+/// The cgroup of a container whose config names none: runc's `/ID` (libcontainer's own default
+/// is `:youki:ID`), except where that default names a systemd scope unit.
+fn default_cgroups_path(id: &str, systemd_cgroup: bool) -> Result<PathBuf> {
+    let youki = default_cgroup_path(id);
+    Ok(match Placement::new(&youki, systemd_cgroup)?.unit {
+        Some(_) => youki,
+        None => PathBuf::from(format!("/{id}")),
     })
 }
 

@@ -203,3 +203,25 @@ fn default_cgroup_is_named_after_the_container() {
     rt.run(&["delete", "-f", &id]).ok();
     assert_eq!(cgroup_dirs_with(&id), Vec::<std::path::PathBuf>::new());
 }
+
+/// createContainer hooks run in the container's rootfs (runc's tests use paths relative to it).
+#[test]
+fn create_container_hook_runs_in_the_rootfs() {
+    let rt = Runtime::new("hook-cwd");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["true"]);
+    let out_file = b.dir.join("hook-cwd");
+    let script = format!("pwd > {}", out_file.display());
+    b.edit(|c| {
+        c["hooks"] = json!({
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]
+        })
+    });
+    rt.adopt(&id);
+    rt.run(&["run", "--bundle", b.path(), &id]).ok();
+    let cwd = fs::read_to_string(&out_file).expect("the hook ran");
+    assert_eq!(
+        cwd.trim_end(),
+        fs::canonicalize(rootfs()).unwrap().to_str().unwrap()
+    );
+}

@@ -84,7 +84,7 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
             None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
             Some(_) => Joined::default(),
         };
-        build_init(root, id, prepared.path(), opts)
+        build_init(root, id, prepared.path(), &rootfs_of(&spec, &bundle), opts)
     })
     .and_then(|pid| {
         prepared.install(root, id, &bundle)?;
@@ -145,7 +145,13 @@ fn check_existing_cgroup(cgroups: &Cgroups) -> Result<()> {
     Ok(())
 }
 
-fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<i32> {
+fn build_init(
+    root: &Root,
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    opts: &CreateOptions,
+) -> Result<i32> {
     root.ensure()?;
     let console_socket = opts
         .console_socket
@@ -163,7 +169,18 @@ fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Res
         // attaches the caller's terminal goes through berth's own socket, so it counts as one.
         .with_detach(!opts.foreground || opts.console_socket.is_some())
         .with_no_pivot(opts.no_pivot);
+    // runc runs the createContainer hooks in the rootfs (before pivot_root): libcontainer runs
+    // them where init is, which is where berth is when it forks init.
+    let cwd = std::env::current_dir().ok();
+    if cwd.is_some() {
+        std::env::set_current_dir(rootfs)
+            .with_context(|| format!("cannot enter the rootfs {}", rootfs.display()))?;
+    }
     let built = builder.build();
+    if let Some(cwd) = cwd {
+        std::env::set_current_dir(&cwd)
+            .with_context(|| format!("cannot return to {}", cwd.display()))?;
+    }
     let container = built?;
     container
         .pid()

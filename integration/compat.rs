@@ -225,3 +225,23 @@ fn create_container_hook_runs_in_the_rootfs() {
         fs::canonicalize(rootfs()).unwrap().to_str().unwrap()
     );
 }
+
+/// A bind mount's relative source is relative to the bundle (runc's reading), whatever
+/// directory berth is run from.
+#[test]
+fn relative_bind_source_is_in_the_bundle() {
+    let rt = Runtime::new("rel-bind");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["cat", "/data/file"]);
+    fs::create_dir(b.dir.join("data")).unwrap();
+    fs::write(b.dir.join("data/file"), "from the bundle\n").unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]
+        }))
+    });
+    rt.adopt(&id);
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    out.ok();
+    assert_eq!(out.stdout, "from the bundle\n", "{out}");
+}

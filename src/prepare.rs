@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Mount, Spec};
 
 use crate::container::{Container, Root};
 use crate::fsutil::write_atomic;
@@ -42,7 +42,28 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
         spec.set_linux(Some(linux));
     }
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|m| bind_source_in_bundle(m, bundle))
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
     Ok(spec)
+}
+
+/// runc reads a bind mount's relative source as relative to the bundle; libcontainer resolves
+/// it where init runs (the rootfs, see `launch`).
+fn bind_source_in_bundle(mut m: Mount, bundle: &Path) -> Mount {
+    let bind = m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind");
+    if let Some(source) = m.source().clone().filter(|s| bind && s.is_relative()) {
+        m.set_source(Some(bundle.join(source)));
+    }
+    m
 }
 
 /// A bundle directory holding the prepared config.json, removed on drop unless installed.

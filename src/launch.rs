@@ -290,10 +290,19 @@ pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i3
     status
 }
 
+/// `exec --process FILE`: its path and what reading it gave. The command line reads it before
+/// berth closes the descriptors it inherited, so that `-p /dev/fd/N` (a shell's process
+/// substitution) works.
+#[derive(Debug, Clone)]
+pub struct ProcessFile {
+    pub path: PathBuf,
+    pub contents: std::result::Result<Vec<u8>, String>,
+}
+
 /// Everything `exec` takes beyond the container id.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
-    pub process_file: Option<PathBuf>,
+    pub process_file: Option<ProcessFile>,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: Option<PathBuf>,
@@ -334,7 +343,8 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let sub_cgroups = SubCgroups::parse(&opts.cgroups)?;
     let cgroup_path = c.cgroup_path()?;
     let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
-    let process = exec_process(&c, opts)?;
+    let mut process = exec_process(&c, opts)?;
+    prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
     let wants_terminal =
         !opts.detach && opts.console_socket.is_none() && process.terminal() == Some(true);
@@ -404,13 +414,23 @@ fn own_console_socket(root: &Root, id: &str) -> Result<ConsoleSocket> {
 /// command line's changes (runc's rule: args, env, cwd, user, terminal, caps).
 fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
     if let Some(file) = &opts.process_file {
-        let text = fs::read(file).with_context(|| format!("process file {}", file.display()))?;
-        return serde_json::from_slice(&text).map_err(|e| {
+        let text = file
+            .contents
+            .as_ref()
+            .map_err(|e| anyhow!("process file {}: {e}", file.path.display()))?;
+        let invalid = |e: serde_json::Error| {
             anyhow!(
                 "process file {} is not a valid process: {e}",
-                file.display()
+                file.path.display()
             )
-        });
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(text).map_err(invalid)?;
+        // runc reads a missing user as uid 0, gid 0; oci-spec requires the field.
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(value).map_err(invalid);
     }
     if opts.args.is_empty() {
         bail!("exec needs a command to run, or --process");

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
-use libcontainer::oci_spec::runtime::{Mount, Spec};
+use libcontainer::oci_spec::runtime::{Mount, Process, Spec};
 
 use crate::container::{Container, Root};
 use crate::fsutil::write_atomic;
@@ -42,6 +42,10 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
         spec.set_linux(Some(linux));
     }
+    if let Some(mut process) = spec.process().clone() {
+        default_path(&mut process);
+        spec.set_process(Some(process));
+    }
     if let Some(mounts) = spec.mounts().clone() {
         let mounts = mounts
             .into_iter()
@@ -50,6 +54,18 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         spec.set_mounts(Some(mounts));
     }
     Ok(spec)
+}
+
+/// The search path of a process whose environment has none: libcontainer refuses to start a
+/// process without `PATH`, even one named by an absolute path; runc looks a relative name up
+/// in its own `PATH` and starts the process with the environment as given. berth adds runc's
+/// default `PATH` (that of `runc spec`).
+pub fn default_path(process: &mut Process) {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        process.set_env(Some(env));
+    }
 }
 
 /// runc reads a bind mount's relative source as relative to the bundle; libcontainer resolves

@@ -245,3 +245,161 @@ fn relative_bind_source_is_in_the_bundle() {
     out.ok();
     assert_eq!(out.stdout, "from the bundle\n", "{out}");
 }
+
+/// A console socket as containerd serves one: receives the pty master and reads what the
+/// container's process writes to its terminal until the process is gone.
+struct ConsoleReceiver {
+    path: std::path::PathBuf,
+    output: std::sync::mpsc::Receiver<String>,
+}
+
+impl ConsoleReceiver {
+    fn listen(dir: &std::path::Path) -> ConsoleReceiver {
+        use std::io::Read;
+        use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+        let path = dir.join("console.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let mut space = nix::cmsg_space!([RawFd; 1]);
+            let msg = nix::sys::socket::recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                nix::sys::socket::MsgFlags::empty(),
+            )
+            .unwrap();
+            let fd = msg
+                .cmsgs()
+                .unwrap()
+                .find_map(|c| match c {
+                    nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                    _ => None,
+                })
+                .expect("a descriptor");
+            // SAFETY: the kernel installed it for us.
+            let mut master = fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+            let mut out = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // The master reads EIO once the last process holding the terminal has exited.
+            while let Ok(n) = master.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+            let _ = tx.send(String::from_utf8_lossy(&out).into_owned());
+        });
+        ConsoleReceiver { path, output }
+    }
+
+    fn path(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    /// Everything the process wrote, once it has exited (10 s at most).
+    #[track_caller]
+    fn output(&self) -> String {
+        self.output
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the terminal was not received, or its process did not exit")
+    }
+}
+
+/// What runc's init does to a terminal and libcontainer's does not: the terminal belongs to
+/// the process's user (its group stays devpts' `gid=5`), and has the process's
+/// `consoleSize`, before the process runs.
+const TTY_REPORT: &str = "stat -c %u:%g $(tty); stty size";
+
+#[track_caller]
+fn assert_tty_report(output: &str) {
+    let lines: Vec<&str> = output.lines().map(str::trim).collect();
+    assert_eq!(lines, ["1000:5", "10 110"], "terminal: {output:?}");
+}
+
+/// `run -d --console-socket`: init's terminal, passed on to the caller's socket.
+#[test]
+fn init_terminal_owner_and_size() {
+    let rt = Runtime::new("tty-init");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sh", "-c", TTY_REPORT]);
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 100});
+        c["process"]["consoleSize"] = json!({"height": 10, "width": 110});
+    });
+    let console = ConsoleReceiver::listen(&rt.dir);
+    rt.adopt(&id);
+    rt.run(&[
+        "run",
+        "-d",
+        "--console-socket",
+        console.path(),
+        "--bundle",
+        b.path(),
+        &id,
+    ])
+    .ok();
+    assert_tty_report(&console.output());
+}
+
+/// `exec -d -t --console-socket` with a process file: the exec'd process is held back until
+/// its terminal is set up.
+#[test]
+fn exec_terminal_owner_and_size() {
+    let rt = Runtime::new("tty-exec");
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    rt.create_start(&id, &b);
+    let process = rt.dir.join("process.json");
+    fs::write(
+        &process,
+        json!({
+            "terminal": true,
+            "user": {"uid": 1000, "gid": 100},
+            "consoleSize": {"height": 10, "width": 110},
+            "args": ["sh", "-c", TTY_REPORT],
+            "env": ["PATH=/bin"],
+            "cwd": "/"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let console = ConsoleReceiver::listen(&rt.dir);
+    rt.run(&[
+        "exec",
+        "-d",
+        "-t",
+        "--console-socket",
+        console.path(),
+        "-p",
+        process.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    assert_tty_report(&console.output());
+}
+
+/// A foreground `exec -t` (berth's own console socket): the terminal is the user's too.
+#[test]
+fn foreground_exec_terminal_owner() {
+    let rt = Runtime::new("tty-fg");
+    let id = rt.id("");
+    let b = rt.bundle(&["sleep", "1000"]);
+    rt.create_start(&id, &b);
+    let out = rt.run(&[
+        "exec",
+        "-t",
+        "-u",
+        "1000:100",
+        &id,
+        "sh",
+        "-c",
+        "stat -c %u:%g $(tty)",
+    ]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "1000:5", "{out}");
+}

@@ -31,7 +31,7 @@ use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
-use crate::tty::{self, ConsoleSocket};
+use crate::tty::{self, ConsoleSocket, TtySetup};
 use crate::validate;
 
 /// Everything `create` and `run` take.
@@ -56,6 +56,17 @@ const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(10);
 /// `create`: the container's processes and cgroups, waiting for `start`. On failure nothing is
 /// left behind: no state directory, no cgroup, no process.
 pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
+    create_with(root, id, opts, None)
+}
+
+/// [`create`]; `own_console` is the console socket of berth's own that `opts.console_socket`
+/// names (a foreground `run`'s), whose terminal must be set up before `create` returns.
+fn create_with(
+    root: &Root,
+    id: &str,
+    opts: &CreateOptions,
+    own_console: Option<&mut ConsoleSocket>,
+) -> Result<i32> {
     let _grace = attach::start_grace_period();
     let _lock = root.lock(id)?;
     let dir = root.dir(id);
@@ -73,6 +84,19 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
     let prepared = PreparedBundle::write(root, id, &prepare::spec(&spec, &bundle, &cgroup_path)?)?;
+    // The caller's console socket gets the terminal once berth has set it up.
+    let mut relay =
+        match (&own_console, &opts.console_socket, spec.process()) {
+            (None, Some(caller), Some(p)) if p.terminal() == Some(true) => Some(
+                own_console_socket(root, id, tty_setup(p, Some(&spec)), Some(caller), None)?,
+            ),
+            _ => None,
+        };
+    let console = own_console.or(relay.as_mut());
+    let console_path = console
+        .as_ref()
+        .map(|c| c.path().to_path_buf())
+        .or(opts.console_socket.clone());
     let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
     check_existing_cgroup(&existing)?;
     if let Some(pid_file) = &opts.pid_file {
@@ -84,9 +108,21 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
             None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
             Some(_) => Joined::default(),
         };
-        build_init(root, id, prepared.path(), &rootfs_of(&spec, &bundle), opts)
+        build_init(
+            root,
+            id,
+            prepared.path(),
+            &rootfs_of(&spec, &bundle),
+            console_path.as_deref(),
+            opts,
+        )
     })
     .and_then(|pid| {
+        if let Some(console) = console {
+            // init has sent its terminal (libcontainer returns once it has): it waits for
+            // `start` while berth sets the terminal up.
+            console.ready()?;
+        }
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
@@ -150,14 +186,11 @@ fn build_init(
     id: &str,
     bundle: &Path,
     rootfs: &Path,
+    console_socket: Option<&Path>,
     opts: &CreateOptions,
 ) -> Result<i32> {
     root.ensure()?;
-    let console_socket = opts
-        .console_socket
-        .as_ref()
-        .map(std::path::absolute)
-        .transpose()?;
+    let console_socket = console_socket.map(std::path::absolute).transpose()?;
     let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(&root.path)?
         .with_console_socket(console_socket.as_ref())
@@ -167,7 +200,7 @@ fn build_init(
         .with_systemd(opts.systemd_cgroup)
         // libcontainer wants a console socket exactly when detached: a foreground run that
         // attaches the caller's terminal goes through berth's own socket, so it counts as one.
-        .with_detach(!opts.foreground || opts.console_socket.is_some())
+        .with_detach(!opts.foreground || console_socket.is_some())
         .with_no_pivot(opts.no_pivot);
     // runc runs the createContainer hooks in the rootfs (before pivot_root): libcontainer runs
     // them where init is, which is where berth is when it forks init.
@@ -259,22 +292,29 @@ pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i3
     if opts.foreground {
         signal::catch_early();
     }
-    let wants_terminal = opts.foreground
-        && opts.console_socket.is_none()
-        && load_spec(&opts.bundle)?
+    let mut console = None;
+    if opts.foreground && opts.console_socket.is_none() {
+        let spec = load_spec(&opts.bundle)?;
+        if let Some(p) = spec
             .process()
             .as_ref()
-            .and_then(|p| p.terminal())
-            == Some(true);
-    let console = wants_terminal
-        .then(|| own_console_socket(root, id))
-        .transpose()?;
+            .filter(|p| p.terminal() == Some(true))
+        {
+            console = Some(own_console_socket(
+                root,
+                id,
+                tty_setup(p, Some(&spec)),
+                None,
+                None,
+            )?);
+        }
+    }
     let mut opts = opts.clone();
     if let Some(console) = &console {
         opts.console_socket = Some(console.path().to_path_buf());
     }
     let opts = &opts;
-    let pid = create(root, id, opts)?;
+    let pid = create_with(root, id, opts, console.as_mut())?;
     if let Err(e) = start(root, id) {
         let _ = lifecycle::delete(root, id, true, CLEANUP_TIMEOUT);
         return Err(e);
@@ -346,19 +386,43 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let mut process = exec_process(&c, opts)?;
     prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
+    if !opts.detach {
+        signal::catch_early();
+    }
+    let view = ExecView::new(root, &c)?;
+    // A process that wants a terminal gets it through berth, which sets it up before the
+    // process runs: libcontainer writes the process's pid to `gate`, a FIFO, just before it
+    // lets the process go on, and waits until berth opens it. Not when the cgroup is frozen:
+    // the process sends its terminal only once thawed.
     let wants_terminal =
-        !opts.detach && opts.console_socket.is_none() && process.terminal() == Some(true);
-    let console = wants_terminal
-        .then(|| own_console_socket(root, id))
+        process.terminal() == Some(true) && (opts.console_socket.is_some() || !opts.detach);
+    let gate = (wants_terminal && !frozen)
+        .then(|| {
+            let gate = view.dir(id).join("gate");
+            nix::unistd::mkfifo(
+                &gate,
+                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+            )
+            .map(|()| gate)
+            .context("cannot make exec's FIFO")
+        })
+        .transpose()?;
+    let mut console = wants_terminal
+        .then(|| {
+            let spec = load_spec(&c.state.bundle).ok();
+            own_console_socket(
+                root,
+                id,
+                tty_setup(&process, spec.as_ref()),
+                opts.console_socket.as_deref(),
+                gate.clone(),
+            )
+        })
         .transpose()?;
     let console_path = console
         .as_ref()
         .map(|c| c.path().to_path_buf())
         .or(opts.console_socket.clone());
-    if !opts.detach {
-        signal::catch_early();
-    }
-    let view = ExecView::new(root, &c)?;
     let process_path = view.dir(id).join("process.json");
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
@@ -369,6 +433,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let built = joined.and_then(|joined| {
         let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(view.root())
+            .and_then(|b| b.with_pid_file(gate.as_ref()))
             .and_then(|b| {
                 b.with_console_socket(console_path.as_ref())
                     .with_preserved_fds(opts.preserve_fds)
@@ -390,24 +455,65 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     drop(grace);
     let pid = built?.as_raw();
     drop(lock);
+    if let Some(Err(e)) = console.as_mut().map(ConsoleSocket::ready) {
+        // The process runs without the terminal it was to have: it must not.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        return Err(e);
+    }
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
     if opts.detach {
         return Ok(0);
     }
-    let master = console.map(ConsoleSocket::master).transpose()?;
+    let master = match console {
+        Some(c) if opts.console_socket.is_none() => Some(c.master()?),
+        _ => None,
+    };
     wait_foreground(pid, master)
 }
 
-/// A console socket of berth's own, for a foreground process that wants a terminal.
-fn own_console_socket(root: &Root, id: &str) -> Result<ConsoleSocket> {
+/// A console socket of berth's own for a process that wants a terminal (see [`tty`]): the
+/// master goes on to `forward`, or stays with berth (a foreground process).
+fn own_console_socket(
+    root: &Root,
+    id: &str,
+    setup: TtySetup,
+    forward: Option<&Path>,
+    gate: Option<PathBuf>,
+) -> Result<ConsoleSocket> {
     root.ensure()?;
+    let forward = forward.map(std::path::absolute).transpose()?;
     ConsoleSocket::listen(
         &root
             .path
             .join(format!(".console-{id}-{}.sock", std::process::id())),
+        setup,
+        forward,
+        gate,
     )
+}
+
+/// What the terminal of `process` needs (in a container whose config is `spec`): its owner is
+/// the process's uid as the host sees it (through the user namespace's mappings, if any).
+fn tty_setup(process: &Process, spec: Option<&Spec>) -> TtySetup {
+    let uid = process.user().uid();
+    let mappings = spec
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.uid_mappings().as_ref())
+        .filter(|m| !m.is_empty());
+    let owner = match mappings {
+        None => Some(uid),
+        Some(mappings) => mappings.iter().find_map(|m| {
+            let offset = uid.checked_sub(m.container_id())?;
+            (offset < m.size()).then(|| m.host_id().saturating_add(offset))
+        }),
+    };
+    let size = process.console_size().as_ref().map(|b| {
+        let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+        (clamp(b.height()), clamp(b.width()))
+    });
+    TtySetup { owner, size }
 }
 
 /// The process to exec: `--process FILE` as given, or the container's own process with the

@@ -403,3 +403,56 @@ fn foreground_exec_terminal_owner() {
     out.ok();
     assert_eq!(out.stdout.trim(), "1000:5", "{out}");
 }
+
+/// A seccomp profile with `noNewPrivileges: false`: the filter is loaded while init still has
+/// its capabilities (the kernel refuses it afterwards), and a denied syscall fails with the
+/// rule's errno.
+#[test]
+fn seccomp_without_no_new_privileges() {
+    let rt = Runtime::new("seccomp-nnp");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sh", "-c", "mkdir /dev/shm/foo"]);
+    b.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 100}]
+        });
+    });
+    rt.adopt(&id);
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("Network is down"), "{out}");
+}
+
+/// `SCMP_CMP_MASKED_EQ` as runc reads it: `value` is the mask, `valueTwo` the value. The rule
+/// denies umask(2) when `mask & 077 == 007`: `umask 077` goes through, `umask 007` does not
+/// (the umask a child process inherits shows which).
+#[test]
+fn seccomp_masked_eq() {
+    let rt = Runtime::new("seccomp-masked");
+    for (mask, expected) in [("077", "0077"), ("007", "0022")] {
+        let id = rt.id(mask);
+        let script = format!("umask 022; umask {mask}; grep Umask /proc/self/status");
+        let mut b = rt.bundle(&["sh", "-c", &script]);
+        b.edit(|c| {
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{
+                    "names": ["umask"],
+                    "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 0, "value": 0o077, "valueTwo": 0o007, "op": "SCMP_CMP_MASKED_EQ"}]
+                }]
+            });
+        });
+        rt.adopt(&id);
+        let out = rt.run(&["run", "--bundle", b.path(), &id]);
+        out.ok();
+        assert_eq!(
+            out.stdout.split_whitespace().last(),
+            Some(expected),
+            "umask {mask}: {out}"
+        );
+    }
+}

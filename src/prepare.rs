@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
-use libcontainer::oci_spec::runtime::{Mount, Process, Spec};
+use libcontainer::oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process, Spec,
+};
 
 use crate::container::{Container, Root};
 use crate::fsutil::write_atomic;
@@ -40,10 +42,20 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
     if let Some(linux) = spec.linux().clone() {
         let mut linux = linux;
         linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
+        if let Some(seccomp) = linux.seccomp().clone() {
+            linux.set_seccomp(Some(seccomp_as_runc_reads_it(seccomp)));
+        }
         spec.set_linux(Some(linux));
     }
     if let Some(mut process) = spec.process().clone() {
         default_path(&mut process);
+        // `noNewPrivileges: false` means what leaving it out means, but libcontainer loads
+        // the seccomp filter before it drops the capabilities (as runc does without no_new_privs)
+        // only when the field is missing: later, without CAP_SYS_ADMIN and no_new_privs,
+        // the kernel refuses the filter.
+        if process.no_new_privileges() == Some(false) {
+            process.set_no_new_privileges(None);
+        }
         spec.set_process(Some(process));
     }
     if let Some(mounts) = spec.mounts().clone() {
@@ -54,6 +66,38 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         spec.set_mounts(Some(mounts));
     }
     Ok(spec)
+}
+
+/// The seccomp profile with the arguments of `SCMP_CMP_MASKED_EQ` rules swapped: runc (and the
+/// runtime spec) read `value` as the mask and `valueTwo` as the value to compare with;
+/// libcontainer hands libseccomp `valueTwo` as the mask. Swapped, libcontainer's reading gives
+/// runc's.
+fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
+    let Some(mut syscalls) = seccomp.syscalls().clone() else {
+        return seccomp;
+    };
+    for syscall in &mut syscalls {
+        let Some(mut args) = syscall.args().clone() else {
+            continue;
+        };
+        for arg in args
+            .iter_mut()
+            .filter(|a| a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq)
+        {
+            let swapped = LinuxSeccompArgBuilder::default()
+                .index(arg.index())
+                .op(arg.op())
+                .value(arg.value_two().unwrap_or(0))
+                .value_two(arg.value())
+                .build();
+            if let Ok(swapped) = swapped {
+                *arg = swapped;
+            }
+        }
+        syscall.set_args(Some(args));
+    }
+    seccomp.set_syscalls(Some(syscalls));
+    seccomp
 }
 
 /// The search path of a process whose environment has none: libcontainer refuses to start a

@@ -456,3 +456,24 @@ fn seccomp_masked_eq() {
         );
     }
 }
+
+/// proc is never mounted through a symlink in the rootfs: refused up front with runc's phrase.
+#[test]
+fn proc_through_a_symlink_is_refused() {
+    let rt = Runtime::new("proc-symlink");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["true"]);
+    let rootfs = b.dir.join("own-rootfs");
+    fs::create_dir(&rootfs).unwrap();
+    std::os::unix::fs::symlink("/symlink", rootfs.join("proc")).unwrap();
+    let root = rootfs.to_str().unwrap().to_string();
+    b.edit(|c| c["root"]["path"] = json!(root));
+    let out = rt.run(&["run", "-d", "--bundle", b.path(), &id]);
+    out.fails_with(1);
+    assert_eq!(out.stderr_lines().len(), 1, "{out}");
+    assert!(
+        out.stderr.contains("must be mounted on ordinary directory"),
+        "{out}"
+    );
+    assert!(rt.root_entries().is_empty(), "{:?}", rt.root_entries());
+}

@@ -232,12 +232,12 @@ fn create_container_hook_runs_in_the_rootfs() {
 fn relative_bind_source_is_in_the_bundle() {
     let rt = Runtime::new("rel-bind");
     let id = rt.id("");
-    let mut b = rt.bundle(&["cat", "/data/file"]);
+    let mut b = rt.bundle(&["cat", "/mnt/file"]);
     fs::create_dir(b.dir.join("data")).unwrap();
     fs::write(b.dir.join("data/file"), "from the bundle\n").unwrap();
     b.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({
-            "destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro"]
+            "destination": "/mnt", "type": "bind", "source": "data", "options": ["rbind", "ro"]
         }))
     });
     rt.adopt(&id);
@@ -476,4 +476,55 @@ fn proc_through_a_symlink_is_refused() {
         "{out}"
     );
     assert!(rt.root_entries().is_empty(), "{:?}", rt.root_entries());
+}
+
+/// A container with a user namespace of its own bind-mounts sources that its root could not
+/// reach (below directories only the host's root may enter), as runc does.
+#[test]
+fn userns_bind_sources_below_closed_directories() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = Runtime::new("userns-binds");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sh", "-c", "cat /mnt/foo /tmp/foo"]);
+    let mut mounts = Vec::new();
+    for (n, dest) in [(1, "/mnt"), (2, "/tmp")] {
+        let closed = rt.dir.join(format!("closed-{n}"));
+        fs::create_dir_all(closed.join("dir")).unwrap();
+        fs::write(closed.join("dir/foo"), format!("{n}\n")).unwrap();
+        fs::set_permissions(&closed, fs::Permissions::from_mode(0o700)).unwrap();
+        mounts.push(json!({
+            "source": closed.join("dir"), "destination": dest, "options": ["bind"]
+        }));
+    }
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().extend(mounts);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+        c["linux"]["gidMappings"] = json!([{"hostID": 100000, "containerID": 0, "size": 65534}]);
+    });
+    rt.adopt(&id);
+    let before = berth_shm_dirs();
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    out.ok();
+    assert_eq!(out.stdout, "1\n2\n", "{out}");
+    let after = berth_shm_dirs();
+    assert!(
+        after.is_subset(&before),
+        "berth left {:?} in /dev/shm",
+        after.difference(&before).collect::<Vec<_>>()
+    );
+}
+
+fn berth_shm_dirs() -> std::collections::BTreeSet<String> {
+    fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("berth-"))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -26,6 +26,7 @@ use crate::join::{Joined, SubCgroups};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
 use crate::prepare::{self, ExecView, PreparedBundle};
+use crate::reach::Reach;
 use crate::resources;
 use crate::signal;
 use crate::systemd::Systemd;
@@ -83,7 +84,9 @@ fn create_with(
     };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
-    let prepared = PreparedBundle::write(root, id, &prepare::spec(&spec, &bundle, &cgroup_path)?)?;
+    let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
+    let reach = Reach::plan(&mut prepared_spec)?;
+    let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
     // The caller's console socket gets the terminal once berth has set it up.
     let mut relay =
         match (&own_console, &opts.console_socket, spec.process()) {
@@ -108,6 +111,7 @@ fn create_with(
             None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
             Some(_) => Joined::default(),
         };
+        let _entered = reach.enter()?;
         build_init(
             root,
             id,

@@ -15,6 +15,7 @@ mod lifecycle;
 mod log;
 mod panic;
 mod prepare;
+mod reach;
 mod resources;
 mod signal;
 mod systemd;

@@ -528,3 +528,39 @@ fn berth_shm_dirs() -> std::collections::BTreeSet<String> {
         })
         .unwrap_or_default()
 }
+
+/// Mounts the config asks to be read-only are read-only when the process runs: /dev (which
+/// libcontainer fills, then leaves writable) and every cgroup mount (libcontainer mounts the
+/// cgroup v1 hierarchies writable).
+#[test]
+fn read_only_dev_and_cgroup_mounts() {
+    let rt = Runtime::new("ro-mounts");
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sh", "-c", "grep -E ' /dev | /sys/fs/cgroup' /proc/mounts"]);
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+            if m["destination"] == "/sys/fs/cgroup" {
+                assert!(m["options"].as_array().unwrap().contains(&json!("ro")));
+            }
+        }
+    });
+    rt.adopt(&id);
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.split(' ').nth(1) == Some("/dev")),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l.contains("/sys/fs/cgroup")), "{out}");
+    for line in lines {
+        let options = line.split(' ').nth(3).unwrap_or_default();
+        assert!(
+            options.split(',').any(|o| o == "ro"),
+            "writable: {line}\n{out}"
+        );
+    }
+}

@@ -21,6 +21,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
+use crate::finish;
 use crate::fsutil::write_atomic;
 use crate::join::{Joined, SubCgroups};
 use crate::lifecycle::{self, Placement};
@@ -127,6 +128,7 @@ fn create_with(
             // `start` while berth sets the terminal up.
             console.ready()?;
         }
+        finish::read_only_mounts(&spec, pid)?;
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),

@@ -8,6 +8,7 @@ mod commands;
 mod container;
 mod exe;
 mod fds;
+mod finish;
 mod fsutil;
 mod join;
 mod launch;

@@ -124,9 +124,11 @@ pub struct Joined {
 
 impl Joined {
     /// Joins `cgroup_path` (plus the sub-cgroups `sub` names, for exec) in the hierarchies
-    /// libcontainer does not manage. `create` makes the directories (a new container's);
-    /// otherwise they must exist, as runc requires of exec's cgroups.
-    pub fn enter(cgroup_path: &Path, sub: &SubCgroups, create: bool) -> Result<Joined> {
+    /// libcontainer does not manage. With `create` (a new container's), the directories are
+    /// made, and listed first in the file `create` names, one a line, so that a `delete -f`
+    /// can remove them should berth be killed before the container's state exists; otherwise
+    /// they must exist, as runc requires of exec's cgroups.
+    pub fn enter(cgroup_path: &Path, sub: &SubCgroups, create: Option<&Path>) -> Result<Joined> {
         let mut joined = Joined::default();
         let hierarchies = hierarchies()?;
         if hierarchies.iter().all(|h| h.managed) {
@@ -134,17 +136,27 @@ impl Joined {
         }
         let own = fs::read_to_string("/proc/self/cgroup")
             .context("cannot read this process's cgroups")?;
+        let mut moves = Vec::new();
         for h in hierarchies.iter().filter(|h| !h.managed) {
-            let Some(back) = own_cgroup(h, &own) else {
-                continue;
-            };
-            let dir = h.dir(&cgroup_path.join(sub.path_for(h)));
-            if create {
-                fs::create_dir_all(&dir)
+            if let Some(back) = own_cgroup(h, &own) {
+                moves.push((h.dir(&cgroup_path.join(sub.path_for(h))), h.dir(&back)));
+            }
+        }
+        if let Some(record) = create {
+            let list: String = moves
+                .iter()
+                .map(|(dir, _)| format!("{}\n", dir.display()))
+                .collect();
+            crate::fsutil::write_atomic(record, list.as_bytes())
+                .context("cannot record the cgroups made")?;
+            for (dir, _) in &moves {
+                fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create cgroup {}", dir.display()))?;
             }
+        }
+        for (dir, back) in moves {
             move_self(&dir).map_err(|e| adding_pid_error(&dir, e))?;
-            joined.back.push(h.dir(&back));
+            joined.back.push(back);
         }
         Ok(joined)
     }

@@ -109,7 +109,11 @@ fn create_with(
     let result = panic::catch(|| {
         // The hierarchies libcontainer leaves alone: init inherits them from berth.
         let _joined = match &placement.unit {
-            None => Joined::enter(&cgroup_path, &SubCgroups::default(), true)?,
+            None => Joined::enter(
+                &cgroup_path,
+                &SubCgroups::default(),
+                Some(&prepared.cgroups_record()),
+            )?,
             Some(_) => Joined::default(),
         };
         let _entered = reach.enter()?;
@@ -433,7 +437,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
     let joined = match c.unit() {
-        None => Joined::enter(&cgroup_path, &sub_cgroups, false),
+        None => Joined::enter(&cgroup_path, &sub_cgroups, None),
         Some(_) => Ok(Joined::default()),
     };
     let built = joined.and_then(|joined| {

@@ -145,6 +145,8 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
     let c = match Container::load(root, id) {
         Ok(c) => c,
         Err(e) if !dir.exists() => {
+            // A create killed before libcontainer made the state may have left berth's own.
+            crate::prepare::remove_leftovers(&dir);
             return if force { Ok(()) } else { Err(e) };
         }
         Err(e) => {

@@ -25,6 +25,9 @@ use crate::fsutil::write_atomic;
 /// The prepared bundle's name in the container's state directory.
 const INSTALLED: &str = "berth-bundle";
 
+/// The list of cgroup directories a create made itself (see `join`), in its prepared bundle.
+const CGROUPS_RECORD: &str = "cgroups";
+
 /// Where berth keeps what it gives libcontainer for the time of one command: a name that is not
 /// a valid container id, so `list` never shows it.
 const TMP: &str = ":tmp";
@@ -153,6 +156,12 @@ impl PreparedBundle {
         self.dir.as_deref().unwrap_or(Path::new(""))
     }
 
+    /// Where `create` lists the cgroup directories it makes before libcontainer runs (see
+    /// [`remove_leftovers`]).
+    pub fn cgroups_record(&self) -> PathBuf {
+        self.path().join(CGROUPS_RECORD)
+    }
+
     /// Moves the bundle into the container's state directory `container_dir`, where exec
     /// finds it, and records `bundle` (the caller's) as the container's bundle again.
     pub fn install(mut self, root: &Root, id: &str, bundle: &Path) -> Result<()> {
@@ -203,6 +212,13 @@ pub fn remove_leftovers(container_dir: &Path) {
             rest.parse::<u32>().ok()
         });
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            // A create killed before libcontainer made the container's state: the cgroups it
+            // had made are empty (nothing was forked into them).
+            if let Ok(list) = fs::read_to_string(entry.path().join(CGROUPS_RECORD)) {
+                for dir in list.lines().filter(|l| l.starts_with("/sys/fs/cgroup/")) {
+                    let _ = fs::remove_dir(dir);
+                }
+            }
             let _ = fs::remove_dir_all(entry.path());
         }
     }

@@ -8,6 +8,7 @@
 //! (default target/test-rootfs, built by scripts/rootfs.sh).
 
 mod common;
+mod compat;
 mod errors;
 mod fuzz;
 mod hardening;

@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use libcontainer::config::YoukiConfig;
@@ -64,13 +65,21 @@ impl Root {
         self.path.join(id)
     }
 
-    /// Takes the container's lock, waiting for whoever holds it. Every command that changes a
-    /// container holds it, so that racing calls (kill against delete, say) run one at a time.
+    /// Takes the container's lock, waiting for whoever holds it, but not forever: after
+    /// [`lock_timeout`] the container is reported busy. Every command that changes a container
+    /// holds it, so that racing calls (kill against delete, say) run one at a time.
     pub fn lock(&self, id: &str) -> Result<Lock> {
         validate_id(id)?;
         self.ensure()?;
         let path = self.path.join(LOCK_DIR).join(id);
-        Lock::take(path, self.dir(id))
+        let timeout = lock_timeout();
+        Lock::take(path, self.dir(id), timeout).map_err(|e| match e {
+            LockError::Busy => anyhow!(
+                "container {id} is busy: another berth command has held its lock for {}",
+                humantime::format_duration(timeout)
+            ),
+            LockError::Other(e) => e,
+        })
     }
 
     /// The ids of every container, sorted.
@@ -114,8 +123,25 @@ struct LockHolder {
     thread: thread::JoinHandle<()>,
 }
 
+/// How long a command waits for a container's lock before it gives up: 60 s, or
+/// `BERTH_LOCK_TIMEOUT` (a duration such as `500ms`, for tests). Whoever holds the lock is
+/// bounded itself (teardown waits have deadlines, `exec` lets go of it before anything that can
+/// block on a frozen cgroup), so a wait this long means something is wrong.
+pub fn lock_timeout() -> Duration {
+    std::env::var("BERTH_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
+enum LockError {
+    /// Someone else held it for the whole timeout.
+    Busy,
+    Other(anyhow::Error),
+}
+
 impl Lock {
-    fn take(path: PathBuf, container: PathBuf) -> Result<Lock> {
+    fn take(path: PathBuf, container: PathBuf, timeout: Duration) -> Result<Lock, LockError> {
         let (locked_tx, locked_rx) = mpsc::channel::<io::Result<()>>();
         let (release, release_rx) = mpsc::channel::<()>();
         let thread_path = path.clone();
@@ -138,9 +164,10 @@ impl Lock {
                     }
                 }
             })
-            .context("cannot start the lock's thread")?;
+            .context("cannot start the lock's thread")
+            .map_err(LockError::Other)?;
         let holder = LockHolder { release, thread };
-        match locked_rx.recv() {
+        match locked_rx.recv_timeout(timeout) {
             Ok(Ok(())) => Ok(Lock {
                 path,
                 container,
@@ -148,11 +175,19 @@ impl Lock {
             }),
             Ok(Err(e)) => {
                 let _ = holder.thread.join();
-                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+                Err(LockError::Other(
+                    anyhow::Error::new(e).context(format!("cannot lock {}", path.display())),
+                ))
             }
-            Err(_) => {
+            // The thread stays blocked in fcntl (it cannot be woken); dropping `release` makes
+            // it let go of the lock at once should it ever get it, and it ends with berth.
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(LockError::Busy),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = holder.thread.join();
-                bail!("cannot lock {}: the lock's thread ended", path.display())
+                Err(LockError::Other(anyhow!(
+                    "cannot lock {}: the lock's thread ended",
+                    path.display()
+                )))
             }
         }
     }
@@ -395,6 +430,11 @@ impl Container {
 
     pub fn set_status(&mut self, status: ContainerStatus) -> Result<()> {
         self.state.status = status;
+        self.save_state()
+    }
+
+    /// Writes `state` back to state.json.
+    pub fn save_state(&self) -> Result<()> {
         let data = serde_json::to_vec(&self.state)?;
         write_atomic(&self.dir.join(STATE_FILE), &data).context("cannot save container state")
     }

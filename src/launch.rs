@@ -21,17 +21,21 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
+use crate::finish;
 use crate::fsutil::write_atomic;
 use crate::hooks::{self, When};
+use crate::join::{Joined, SubCgroups};
 use crate::lifecycle::{self, Placement};
 use crate::panic;
+use crate::prepare::{self, ExecView, PreparedBundle};
+use crate::reach::Reach;
 use crate::resources;
 use crate::rootfs;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
-use crate::tty::{self, ConsoleSocket};
+use crate::tty::{self, ConsoleSocket, TtySetup};
 use crate::validate;
 
 /// Everything `create` and `run` take.
@@ -56,6 +60,17 @@ const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(10);
 /// `create`: the container's processes and cgroups, waiting for `start`. On failure nothing is
 /// left behind: no state directory, no cgroup, no process.
 pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
+    create_with(root, id, opts, None)
+}
+
+/// [`create`]; `own_console` is the console socket of berth's own that `opts.console_socket`
+/// names (a foreground `run`'s), whose terminal must be set up before `create` returns.
+fn create_with(
+    root: &Root,
+    id: &str,
+    opts: &CreateOptions,
+    own_console: Option<&mut ConsoleSocket>,
+) -> Result<i32> {
     let _grace = attach::start_grace_period();
     let _lock = root.lock(id)?;
     let dir = root.dir(id);
@@ -66,20 +81,62 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = load_spec(&bundle)?;
     validate::spec(&spec, &bundle).context("invalid config.json")?;
-    let cgroup_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| default_cgroup_path(id));
+    let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(path) => path,
+        None => default_cgroups_path(id, opts.systemd_cgroup)?,
+    };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
+    let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
+    let reach = Reach::plan(&mut prepared_spec)?;
+    let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
+    // The caller's console socket gets the terminal once berth has set it up.
+    let mut relay =
+        match (&own_console, &opts.console_socket, spec.process()) {
+            (None, Some(caller), Some(p)) if p.terminal() == Some(true) => Some(
+                own_console_socket(root, id, tty_setup(p, Some(&spec)), Some(caller), None)?,
+            ),
+            _ => None,
+        };
+    let console = own_console.or(relay.as_mut());
+    let console_path = console
+        .as_ref()
+        .map(|c| c.path().to_path_buf())
+        .or(opts.console_socket.clone());
     let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
     check_existing_cgroup(&existing)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
-    let result = panic::catch(|| build_init(root, id, &bundle, opts)).and_then(|pid| {
+    let result = panic::catch(|| {
+        // The hierarchies libcontainer leaves alone: init inherits them from berth.
+        let _joined = match &placement.unit {
+            None => Joined::enter(
+                &cgroup_path,
+                &SubCgroups::default(),
+                Some(&prepared.cgroups_record()),
+            )?,
+            Some(_) => Joined::default(),
+        };
+        let _entered = reach.enter()?;
+        build_init(
+            root,
+            id,
+            prepared.path(),
+            &rootfs_of(&spec, &bundle),
+            console_path.as_deref(),
+            opts,
+        )
+    })
+    .and_then(|pid| {
+        if let Some(console) = console {
+            // init has sent its terminal (libcontainer returns once it has): it waits for
+            // `start` while berth sets the terminal up.
+            console.ready()?;
+        }
+        finish::read_only_mounts(&spec, pid)?;
+        prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
@@ -119,6 +176,16 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
         .map_err(|e| hooks::explain(e, &spec, When::Create))
 }
 
+/// The cgroup of a container whose config names none: runc's `/ID` (libcontainer's own default
+/// is `:youki:ID`), except where that default names a systemd scope unit.
+fn default_cgroups_path(id: &str, systemd_cgroup: bool) -> Result<PathBuf> {
+    let youki = default_cgroup_path(id);
+    Ok(match Placement::new(&youki, systemd_cgroup)?.unit {
+        Some(_) => youki,
+        None => PathBuf::from(format!("/{id}")),
+    })
+}
+
 /// runc's rules for a `cgroupsPath` that exists already: a frozen cgroup would hold init
 /// frozen forever (and libcontainer would wait for it), and one with processes in it is
 /// someone else's.
@@ -132,20 +199,40 @@ fn check_existing_cgroup(cgroups: &Cgroups) -> Result<()> {
     Ok(())
 }
 
-fn build_init(root: &Root, id: &str, bundle: &Path, opts: &CreateOptions) -> Result<i32> {
+fn build_init(
+    root: &Root,
+    id: &str,
+    bundle: &Path,
+    rootfs: &Path,
+    console_socket: Option<&Path>,
+    opts: &CreateOptions,
+) -> Result<i32> {
     root.ensure()?;
-    let container = ContainerBuilder::new(id.to_string(), SyscallType::default())
+    let console_socket = console_socket.map(std::path::absolute).transpose()?;
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
         .with_root_path(&root.path)?
-        .with_console_socket(opts.console_socket.as_ref())
+        .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
         .validate_id()?
         .as_init(bundle)
         .with_systemd(opts.systemd_cgroup)
         // libcontainer wants a console socket exactly when detached: a foreground run that
         // attaches the caller's terminal goes through berth's own socket, so it counts as one.
-        .with_detach(!opts.foreground || opts.console_socket.is_some())
-        .with_no_pivot(opts.no_pivot)
-        .build()?;
+        .with_detach(!opts.foreground || console_socket.is_some())
+        .with_no_pivot(opts.no_pivot);
+    // runc runs the createContainer hooks in the rootfs (before pivot_root): libcontainer runs
+    // them where init is, which is where berth is when it forks init.
+    let cwd = std::env::current_dir().ok();
+    if cwd.is_some() {
+        std::env::set_current_dir(rootfs)
+            .with_context(|| format!("cannot enter the rootfs {}", rootfs.display()))?;
+    }
+    let built = builder.build();
+    if let Some(cwd) = cwd {
+        std::env::set_current_dir(&cwd)
+            .with_context(|| format!("cannot return to {}", cwd.display()))?;
+    }
+    let container = built?;
     let pid = container
         .pid()
         .map(|p| p.as_raw())
@@ -230,22 +317,29 @@ pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i3
     if opts.foreground {
         signal::catch_early();
     }
-    let wants_terminal = opts.foreground
-        && opts.console_socket.is_none()
-        && load_spec(&opts.bundle)?
+    let mut console = None;
+    if opts.foreground && opts.console_socket.is_none() {
+        let spec = load_spec(&opts.bundle)?;
+        if let Some(p) = spec
             .process()
             .as_ref()
-            .and_then(|p| p.terminal())
-            == Some(true);
-    let console = wants_terminal
-        .then(|| own_console_socket(root, id))
-        .transpose()?;
+            .filter(|p| p.terminal() == Some(true))
+        {
+            console = Some(own_console_socket(
+                root,
+                id,
+                tty_setup(p, Some(&spec)),
+                None,
+                None,
+            )?);
+        }
+    }
     let mut opts = opts.clone();
     if let Some(console) = &console {
         opts.console_socket = Some(console.path().to_path_buf());
     }
     let opts = &opts;
-    let pid = create(root, id, opts)?;
+    let pid = create_with(root, id, opts, console.as_mut())?;
     if let Err(e) = start(root, id) {
         let _ = lifecycle::delete(root, id, true, CLEANUP_TIMEOUT);
         return Err(e);
@@ -261,10 +355,19 @@ pub fn run(root: &Root, id: &str, opts: &CreateOptions, keep: bool) -> Result<i3
     status
 }
 
+/// `exec --process FILE`: its path and what reading it gave. The command line reads it before
+/// berth closes the descriptors it inherited, so that `-p /dev/fd/N` (a shell's process
+/// substitution) works.
+#[derive(Debug, Clone)]
+pub struct ProcessFile {
+    pub path: PathBuf,
+    pub contents: std::result::Result<Vec<u8>, String>,
+}
+
 /// Everything `exec` takes beyond the container id.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
-    pub process_file: Option<PathBuf>,
+    pub process_file: Option<ProcessFile>,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: Option<PathBuf>,
@@ -275,7 +378,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
-    pub cgroup: Option<String>,
+    /// `--cgroup` arguments: sub-cgroups of the container's cgroup to join.
+    pub cgroups: Vec<String>,
     pub caps: Vec<String>,
     pub no_new_privs: bool,
     pub apparmor: Option<String>,
@@ -292,73 +396,172 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         Status::Paused => bail!("cannot exec in a paused container (use --ignore-paused)"),
         _ => bail!("cannot exec in a stopped container"),
     }
+    // The new process joins the container's cgroup and, if it is frozen, stops there until
+    // someone thaws it: libcontainer waits for it meanwhile. `resume` needs the lock to thaw,
+    // so exec lets go of it first. Otherwise it keeps it until the process runs: a `pause` or
+    // `delete` then waits instead of freezing or removing the cgroup under a half-made process.
+    let frozen = c.status() == Status::Paused || c.cgroups().is_ok_and(|g| g.is_frozen());
+    let lock = (!frozen).then_some(lock);
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
-    let process = exec_process(&c, opts)?;
+    let sub_cgroups = SubCgroups::parse(&opts.cgroups)?;
+    let cgroup_path = c.cgroup_path()?;
+    let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
+    let mut process = exec_process(&c, opts)?;
+    prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
+    if !opts.detach {
+        signal::catch_early();
+    }
+    let view = ExecView::new(root, &c)?;
+    // A process that wants a terminal gets it through berth, which sets it up before the
+    // process runs: libcontainer writes the process's pid to `gate`, a FIFO, just before it
+    // lets the process go on, and waits until berth opens it. Not when the cgroup is frozen:
+    // the process sends its terminal only once thawed.
     let wants_terminal =
-        !opts.detach && opts.console_socket.is_none() && process.terminal() == Some(true);
-    let console = wants_terminal
-        .then(|| own_console_socket(root, id))
+        process.terminal() == Some(true) && (opts.console_socket.is_some() || !opts.detach);
+    let gate = (wants_terminal && !frozen)
+        .then(|| {
+            let gate = view.dir(id).join("gate");
+            nix::unistd::mkfifo(
+                &gate,
+                nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+            )
+            .map(|()| gate)
+            .context("cannot make exec's FIFO")
+        })
+        .transpose()?;
+    let mut console = wants_terminal
+        .then(|| {
+            let spec = load_spec(&c.state.bundle).ok();
+            own_console_socket(
+                root,
+                id,
+                tty_setup(&process, spec.as_ref()),
+                opts.console_socket.as_deref(),
+                gate.clone(),
+            )
+        })
         .transpose()?;
     let console_path = console
         .as_ref()
         .map(|c| c.path().to_path_buf())
         .or(opts.console_socket.clone());
-    if !opts.detach {
-        signal::catch_early();
-    }
-    let process_path = c.dir.join(format!("exec-{}.json", std::process::id()));
+    let process_path = view.dir(id).join("process.json");
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
-    let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_root_path(&root.path)
-        .and_then(|b| {
-            b.with_console_socket(console_path.as_ref())
-                .with_preserved_fds(opts.preserve_fds)
-                .as_tenant()
-                .with_process(Some(&process_path))
-                .with_detach(opts.detach || console_path.is_some())
-                .with_sub_cgroup(opts.cgroup.clone())
-                .with_ignore_paused(opts.ignore_paused)
-                .build()
-        });
-    let _ = fs::remove_file(&process_path);
+    let joined = match c.unit() {
+        None => Joined::enter(&cgroup_path, &sub_cgroups, None),
+        Some(_) => Ok(Joined::default()),
+    };
+    let built = joined.and_then(|joined| {
+        let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(view.root())
+            .and_then(|b| b.with_pid_file(gate.as_ref()))
+            .and_then(|b| {
+                b.with_console_socket(console_path.as_ref())
+                    .with_preserved_fds(opts.preserve_fds)
+                    .as_tenant()
+                    .with_process(Some(&process_path))
+                    .with_detach(opts.detach || console_path.is_some())
+                    .with_sub_cgroup(
+                        sub_cgroup
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned()),
+                    )
+                    .with_ignore_paused(opts.ignore_paused)
+                    .build()
+            });
+        drop(joined);
+        Ok(built?)
+    });
+    drop(view);
     drop(grace);
     let pid = built?.as_raw();
     drop(lock);
+    if let Some(Err(e)) = console.as_mut().map(ConsoleSocket::ready) {
+        // The process runs without the terminal it was to have: it must not.
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        return Err(e);
+    }
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
     if opts.detach {
         return Ok(0);
     }
-    let master = console.map(ConsoleSocket::master).transpose()?;
+    let master = match console {
+        Some(c) if opts.console_socket.is_none() => Some(c.master()?),
+        _ => None,
+    };
     wait_foreground(pid, master)
 }
 
-/// A console socket of berth's own, for a foreground process that wants a terminal.
-fn own_console_socket(root: &Root, id: &str) -> Result<ConsoleSocket> {
+/// A console socket of berth's own for a process that wants a terminal (see [`tty`]): the
+/// master goes on to `forward`, or stays with berth (a foreground process).
+fn own_console_socket(
+    root: &Root,
+    id: &str,
+    setup: TtySetup,
+    forward: Option<&Path>,
+    gate: Option<PathBuf>,
+) -> Result<ConsoleSocket> {
     root.ensure()?;
+    let forward = forward.map(std::path::absolute).transpose()?;
     ConsoleSocket::listen(
         &root
             .path
             .join(format!(".console-{id}-{}.sock", std::process::id())),
+        setup,
+        forward,
+        gate,
     )
+}
+
+/// What the terminal of `process` needs (in a container whose config is `spec`): its owner is
+/// the process's uid as the host sees it (through the user namespace's mappings, if any).
+fn tty_setup(process: &Process, spec: Option<&Spec>) -> TtySetup {
+    let uid = process.user().uid();
+    let mappings = spec
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.uid_mappings().as_ref())
+        .filter(|m| !m.is_empty());
+    let owner = match mappings {
+        None => Some(uid),
+        Some(mappings) => mappings.iter().find_map(|m| {
+            let offset = uid.checked_sub(m.container_id())?;
+            (offset < m.size()).then(|| m.host_id().saturating_add(offset))
+        }),
+    };
+    let size = process.console_size().as_ref().map(|b| {
+        let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
+        (clamp(b.height()), clamp(b.width()))
+    });
+    TtySetup { owner, size }
 }
 
 /// The process to exec: `--process FILE` as given, or the container's own process with the
 /// command line's changes (runc's rule: args, env, cwd, user, terminal, caps).
 fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
     if let Some(file) = &opts.process_file {
-        let text = fs::read(file).with_context(|| format!("process file {}", file.display()))?;
-        return serde_json::from_slice(&text).map_err(|e| {
+        let text = file
+            .contents
+            .as_ref()
+            .map_err(|e| anyhow!("process file {}: {e}", file.path.display()))?;
+        let invalid = |e: serde_json::Error| {
             anyhow!(
                 "process file {} is not a valid process: {e}",
-                file.display()
+                file.path.display()
             )
-        });
+        };
+        let mut value: serde_json::Value = serde_json::from_slice(text).map_err(invalid)?;
+        // runc reads a missing user as uid 0, gid 0; oci-spec requires the field.
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(value).map_err(invalid);
     }
     if opts.args.is_empty() {
         bail!("exec needs a command to run, or --process");

@@ -145,6 +145,8 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
     let c = match Container::load(root, id) {
         Ok(c) => c,
         Err(e) if !dir.exists() => {
+            // A create killed before libcontainer made the state may have left berth's own.
+            crate::prepare::remove_leftovers(&dir);
             return if force { Ok(()) } else { Err(e) };
         }
         Err(e) => {
@@ -198,6 +200,7 @@ pub fn delete(root: &Root, id: &str, force: bool, timeout: Duration) -> Result<(
     run_poststop_hooks(&c);
     fs::remove_dir_all(&c.dir)
         .with_context(|| format!("cannot remove state directory {}", c.dir.display()))?;
+    crate::prepare::remove_leftovers(&c.dir);
     debug_outcome("delete", &topts, &outcome, started);
     Ok(())
 }
@@ -268,6 +271,7 @@ pub fn purge(dir: &Path, placement: &Placement, topts: &Options) -> Result<()> {
         finish_scope(placement.unit.as_ref(), &cgroups, topts)?;
         teardown::remove_cgroups(&cgroups, topts)?;
     }
+    crate::prepare::remove_leftovers(dir);
     match fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("cannot remove state directory {}", dir.display()))

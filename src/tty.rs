@@ -1,38 +1,76 @@
-//! The caller's terminal for a foreground `run` or `exec -t` whose process wants a terminal and
-//! no `--console-socket` was given: berth listens on a socket of its own, receives the pty
-//! master the container sends there (as it would to containerd's), puts the caller's terminal in
-//! raw mode and copies bytes both ways until the process exits.
+//! A container's terminal. berth listens on a console socket of its own whenever a process
+//! wants a terminal, receives the pty master the container sends there, gives the terminal to
+//! the process's user and sets its size (runc's init does both, libcontainer's neither), then
+//! passes the master on to the caller's `--console-socket`, or, for a foreground `run` or
+//! `exec -t` without one, puts the caller's terminal in raw mode and copies bytes both ways
+//! until the process exits.
 
 use std::fs;
-use std::io::{self, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
+use std::sync::mpsc;
+use std::time::Duration;
 
-use anyhow::{anyhow, Context as _, Result};
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use anyhow::{anyhow, bail, Context as _, Result};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
-/// A console socket berth serves itself; `master()` yields the pty master once sent.
+/// What berth does to a container's terminal before its process runs, as runc's init does:
+/// the terminal belongs to the process's user (its group stays devpts', `gid=5` in runc's
+/// default config), and takes the process's `consoleSize`. libcontainer does neither.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TtySetup {
+    /// The process's uid, as the host sees it.
+    pub owner: Option<u32>,
+    /// Rows and columns.
+    pub size: Option<(u16, u16)>,
+}
+
+/// How long berth waits for the container's terminal once libcontainer has sent it, and, when
+/// the container's process may fail before it sends one, how long it holds that process back.
+const TERMINAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A console socket berth serves itself: it receives the pty master the container sends, sets
+/// the terminal up ([`TtySetup`]) and either keeps the master (a foreground process attached to
+/// the caller's terminal) or passes it on to the caller's console socket.
 pub struct ConsoleSocket {
     path: PathBuf,
-    receiver: Option<JoinHandle<io::Result<OwnedFd>>>,
+    done: mpsc::Receiver<Result<Option<OwnedFd>>>,
+    master: Option<Result<Option<OwnedFd>>>,
 }
 
 impl ConsoleSocket {
-    /// Listens at `path` and receives one fd in the background.
-    pub fn listen(path: &Path) -> Result<ConsoleSocket> {
+    /// Listens at `path` and serves one connection in the background. With `forward`, the
+    /// master goes on to that socket. With `gate` (a FIFO libcontainer writes the process's
+    /// pid to before it lets the process go on), the process is held back until the terminal
+    /// is set up; berth opens the FIFO, and reads it, once it is.
+    pub fn listen(
+        path: &Path,
+        setup: TtySetup,
+        forward: Option<PathBuf>,
+        gate: Option<PathBuf>,
+    ) -> Result<ConsoleSocket> {
         let _ = fs::remove_file(path);
         let listener = UnixListener::bind(path)
             .with_context(|| format!("cannot listen on console socket {}", path.display()))?;
-        let receiver = std::thread::spawn(move || {
-            let (stream, _) = listener.accept()?;
-            receive_fd(stream.as_raw_fd())
+        let (tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Held back, the process cannot report a failure: wait for its terminal only so
+            // long. Otherwise libcontainer fails on its own when the process does.
+            let limit = gate.as_ref().map(|_| TERMINAL_TIMEOUT);
+            let result = serve(&listener, setup, forward.as_deref(), limit);
+            let _ = tx.send(result);
+            if let Some(gate) = gate {
+                open_gate(&gate);
+            }
         });
         Ok(ConsoleSocket {
             path: path.to_path_buf(),
-            receiver: Some(receiver),
+            done,
+            master: None,
         })
     }
 
@@ -40,13 +78,31 @@ impl ConsoleSocket {
         &self.path
     }
 
-    /// The pty master, once the container has sent it.
+    /// Waits until the terminal is set up (and passed on, when forwarding). For a container's
+    /// process that has already sent its terminal: libcontainer's create and exec return once
+    /// it has.
+    pub fn ready(&mut self) -> Result<()> {
+        if self.master.is_none() {
+            let result = self
+                .done
+                .recv_timeout(TERMINAL_TIMEOUT)
+                .map_err(|_| anyhow!("no terminal received from the container"))
+                .and_then(|r| r);
+            self.master = Some(result);
+        }
+        match &self.master {
+            Some(Err(e)) => Err(anyhow!("{e:#}")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pty master, once the container has sent it (none when it was passed on).
     pub fn master(mut self) -> Result<OwnedFd> {
-        let receiver = self.receiver.take().expect("master() is called once");
-        receiver
-            .join()
-            .map_err(|_| anyhow!("console socket receiver panicked"))?
-            .context("cannot receive the container's terminal")
+        self.ready()?;
+        match self.master.take() {
+            Some(Ok(Some(master))) => Ok(master),
+            _ => bail!("the container's terminal was passed on"),
+        }
     }
 }
 
@@ -56,23 +112,123 @@ impl Drop for ConsoleSocket {
     }
 }
 
-fn receive_fd(sock: RawFd) -> io::Result<OwnedFd> {
+/// Accepts the container's connection, receives the master, sets the terminal up and passes
+/// it on (then closes berth's copy) or returns it.
+fn serve(
+    listener: &UnixListener,
+    setup: TtySetup,
+    forward: Option<&Path>,
+    limit: Option<Duration>,
+) -> Result<Option<OwnedFd>> {
+    let (stream, _) = listener
+        .accept()
+        .context("cannot accept the container's terminal")?;
+    if let Some(limit) = limit {
+        let mut pfd = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(limit.as_millis()).unwrap_or(u16::MAX);
+        if nix::poll::poll(&mut pfd, PollTimeout::from(ms))? == 0 {
+            bail!("no terminal received from the container within {limit:?}");
+        }
+    }
+    let (master, name) =
+        receive_fd(stream.as_raw_fd()).context("cannot receive the container's terminal")?;
+    set_up(&master, setup)?;
+    match forward {
+        None => Ok(Some(master)),
+        Some(path) => {
+            send_fd(path, &master, &name).with_context(|| {
+                format!(
+                    "cannot send the terminal to console socket {}",
+                    path.display()
+                )
+            })?;
+            Ok(None)
+        }
+    }
+}
+
+/// Owner and size of the terminal whose master is `master`.
+fn set_up(master: &OwnedFd, setup: TtySetup) -> Result<()> {
+    if let Some((rows, cols)) = setup.size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize we own.
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
+            return Err(io::Error::last_os_error()).context("cannot set the terminal's size");
+        }
+    }
+    if let Some(uid) = setup.owner {
+        // The slave, opened through the master: no path, whichever devpts it lives in.
+        // SAFETY: TIOCGPTPEER returns a new descriptor, which we own.
+        let fd = unsafe {
+            libc::ioctl(
+                master.as_raw_fd(),
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error()).context("cannot open the terminal");
+        }
+        // SAFETY: fd was just returned to us.
+        let slave = unsafe { OwnedFd::from_raw_fd(fd) };
+        nix::unistd::fchown(
+            slave.as_raw_fd(),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            None,
+        )
+        .context("cannot give the terminal to the process's user")?;
+    }
+    Ok(())
+}
+
+/// Opens the FIFO `gate` for reading (which lets libcontainer's write of the pid through) and
+/// reads it to its end.
+fn open_gate(gate: &Path) {
+    if let Ok(mut fifo) = fs::File::open(gate) {
+        let mut pid = String::new();
+        let _ = fifo.read_to_string(&mut pid);
+    }
+}
+
+fn receive_fd(sock: RawFd) -> io::Result<(OwnedFd, Vec<u8>)> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let len = msg.bytes;
+    let mut received = None;
     for cmsg in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel just installed this fd in our table for us.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            for fd in fds {
+                // SAFETY: the kernel just installed these fds in our table for us.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                received.get_or_insert(fd);
             }
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "no file descriptor received",
-    ))
+    let fd = received
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no file descriptor received"))?;
+    Ok((fd, buf[..len.min(buf.len())].to_vec()))
+}
+
+/// Sends `fd` to the console socket at `path` with `name` (what the container sent along).
+fn send_fd(path: &Path, fd: &OwnedFd, name: &[u8]) -> io::Result<()> {
+    let stream = UnixStream::connect(path)?;
+    let iov = [IoSlice::new(name)];
+    let fds = [fd.as_raw_fd()];
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
 }
 
 /// The caller's terminal in raw mode while a container's terminal is attached; restored on drop.

@@ -21,6 +21,7 @@ pub fn spec(spec: &Spec, bundle: &Path) -> Result<()> {
     root(spec, bundle)?;
     let namespaces = namespaces(spec)?;
     mounts(spec)?;
+    proc_and_sys_targets(spec, bundle)?;
     linux(spec, &namespaces)?;
     hooks(spec)?;
     Ok(())
@@ -181,6 +182,30 @@ fn mounts(spec: &Spec) -> Result<()> {
             .any(|o| o.contains('\0'))
         {
             bail!("mounts[{i}].options: an option contains a NUL byte");
+        }
+    }
+    Ok(())
+}
+
+/// runc's rule: proc and sysfs are mounted on a plain directory of the rootfs, never through a
+/// symlink (or onto a file) that could send them elsewhere.
+fn proc_and_sys_targets(spec: &Spec, bundle: &Path) -> Result<()> {
+    let Some(root) = spec.root() else {
+        return Ok(());
+    };
+    let rootfs = bundle.join(root.path());
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let Some(typ @ ("proc" | "sysfs")) = m.typ().as_deref() else {
+            continue;
+        };
+        let dest = rootfs.join(m.destination().strip_prefix("/").unwrap_or(m.destination()));
+        if let Ok(meta) = dest.symlink_metadata() {
+            if !meta.is_dir() {
+                bail!(
+                    "mounts[{i}]: filesystem \"{typ}\" must be mounted on ordinary directory ({} is not one)",
+                    m.destination().display()
+                );
+            }
         }
     }
     Ok(())

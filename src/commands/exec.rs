@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Result};
 
 use super::{Context, MAX_PRESERVE_FDS};
-use crate::launch::{self, ExecOptions};
+use crate::launch::{self, ExecOptions, ProcessFile};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -13,8 +13,8 @@ pub struct Args {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
     /// A JSON file with the process to run (an OCI process object)
-    #[arg(short, long)]
-    pub process: Option<PathBuf>,
+    #[arg(short, long, value_parser = read_process_file)]
+    pub process: Option<ProcessFile>,
     /// Set an environment variable (NAME=value), may repeat
     #[arg(short, long)]
     pub env: Vec<String>,
@@ -42,9 +42,10 @@ pub struct Args {
     /// Pass this many extra file descriptors (3 and up) to the process
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_PRESERVE_FDS))]
     pub preserve_fds: u32,
-    /// Run in this sub-cgroup of the container
+    /// Run in this sub-cgroup of the container: PATH, or CONTROLLER[,CONTROLLER...]:PATH
+    /// (cgroup v1), may repeat
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// Add a capability, may repeat
     #[arg(short, long)]
     pub cap: Vec<String>,
@@ -66,6 +67,8 @@ pub struct Args {
 const EXEC_FAILED: i32 = 255;
 
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
+    // Read already (no re-exec followed): nothing of it may reach the container's processes.
+    std::env::remove_var(CARRIED);
     let id = args.id.clone();
     match options(args).and_then(|opts| launch::exec(&ctx.root, &id, &opts)) {
         Ok(status) => Ok(status),
@@ -92,12 +95,45 @@ fn options(args: Args) -> Result<ExecOptions> {
         pid_file: args.pid_file,
         console_socket: args.console_socket,
         preserve_fds: args.preserve_fds as i32,
-        cgroup: args.cgroup,
+        cgroups: args.cgroup,
         caps: args.cap,
         no_new_privs: args.no_new_privs,
         apparmor: args.apparmor,
         ignore_paused: args.ignore_paused,
     })
+}
+
+/// Carries what the first berth read of `--process FILE` to the berth it re-executes from a
+/// read-only view of its binary (`exe`): FILE may be a descriptor the first one closed.
+const CARRIED: &str = "_BERTH_EXEC_PROCESS";
+
+/// Reads `--process FILE` while the command line is parsed: berth closes the descriptors it
+/// inherited right after, and FILE may be one of them (`/dev/fd/N`, a shell's process
+/// substitution). A failure to read is reported by exec itself.
+fn read_process_file(path: &str) -> Result<ProcessFile, String> {
+    let file = |contents| ProcessFile {
+        path: PathBuf::from(path),
+        contents,
+    };
+    if let Some(carried) = std::env::var_os(CARRIED) {
+        std::env::remove_var(CARRIED);
+        if let Some((p, text)) = carried.to_str().and_then(|c| c.split_once('\n')) {
+            if p == path {
+                return Ok(file(Ok(text.as_bytes().to_vec())));
+            }
+        }
+    }
+    let contents = std::fs::read(path).map_err(|e| e.to_string());
+    if let Some(text) = contents
+        .as_ref()
+        .ok()
+        .and_then(|t| std::str::from_utf8(t).ok())
+    {
+        if !path.contains('\n') && !text.contains('\0') {
+            std::env::set_var(CARRIED, format!("{path}\n{text}"));
+        }
+    }
+    Ok(file(contents))
 }
 
 fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {

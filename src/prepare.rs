@@ -1,0 +1,283 @@
+//! What libcontainer reads: a bundle of berth's own holding the config as berth settles it, and,
+//! for `exec`, a view of the container's state pointing at it.
+//!
+//! libcontainer reads `config.json` from the bundle it is given, at `create` and again at every
+//! `exec` (from the bundle recorded in `state.json`). Where runc reads a config differently
+//! from libcontainer, berth writes the config as runc would read it to a bundle of its own
+//! ([`PreparedBundle`]) and hands libcontainer that one. After `create` the prepared bundle
+//! moves into the container's state directory and `state.json` records the caller's bundle
+//! again (for `state`, and for the hooks that `start` and `delete` run). `exec` gives
+//! libcontainer a state root of its own ([`ExecView`]) whose `state.json` points at the
+//! prepared bundle. Knows nothing of the command line.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use libcontainer::container::ContainerStatus;
+use libcontainer::oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process, Spec,
+};
+
+use crate::container::{Container, Root};
+use crate::fsutil::write_atomic;
+
+/// The prepared bundle's name in the container's state directory.
+const INSTALLED: &str = "berth-bundle";
+
+/// The list of cgroup directories a create made itself (see `join`), in its prepared bundle.
+const CGROUPS_RECORD: &str = "cgroups";
+
+/// Where berth keeps what it gives libcontainer for the time of one command: a name that is not
+/// a valid container id, so `list` never shows it.
+const TMP: &str = ":tmp";
+
+/// The config as berth hands it to libcontainer; see the module's documentation.
+pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
+    let mut spec = spec.clone();
+    // The caller's bundle stays the bundle; the prepared one lives elsewhere.
+    if let Some(root) = spec.root().clone() {
+        let mut root = root;
+        let path = bundle.join(root.path());
+        root.set_path(fs::canonicalize(&path).unwrap_or(path));
+        spec.set_root(Some(root));
+    }
+    if let Some(linux) = spec.linux().clone() {
+        let mut linux = linux;
+        linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
+        if let Some(seccomp) = linux.seccomp().clone() {
+            linux.set_seccomp(Some(seccomp_as_runc_reads_it(seccomp)));
+        }
+        spec.set_linux(Some(linux));
+    }
+    if let Some(mut process) = spec.process().clone() {
+        default_path(&mut process);
+        // `noNewPrivileges: false` means what leaving it out means, but libcontainer loads
+        // the seccomp filter before it drops the capabilities (as runc does without no_new_privs)
+        // only when the field is missing: later, without CAP_SYS_ADMIN and no_new_privs,
+        // the kernel refuses the filter.
+        if process.no_new_privileges() == Some(false) {
+            process.set_no_new_privileges(None);
+        }
+        spec.set_process(Some(process));
+    }
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|m| bind_source_in_bundle(m, bundle))
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
+    Ok(spec)
+}
+
+/// The seccomp profile with the arguments of `SCMP_CMP_MASKED_EQ` rules swapped: runc (and the
+/// runtime spec) read `value` as the mask and `valueTwo` as the value to compare with;
+/// libcontainer hands libseccomp `valueTwo` as the mask. Swapped, libcontainer's reading gives
+/// runc's.
+fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
+    let Some(mut syscalls) = seccomp.syscalls().clone() else {
+        return seccomp;
+    };
+    for syscall in &mut syscalls {
+        let Some(mut args) = syscall.args().clone() else {
+            continue;
+        };
+        for arg in args
+            .iter_mut()
+            .filter(|a| a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq)
+        {
+            let swapped = LinuxSeccompArgBuilder::default()
+                .index(arg.index())
+                .op(arg.op())
+                .value(arg.value_two().unwrap_or(0))
+                .value_two(arg.value())
+                .build();
+            if let Ok(swapped) = swapped {
+                *arg = swapped;
+            }
+        }
+        syscall.set_args(Some(args));
+    }
+    seccomp.set_syscalls(Some(syscalls));
+    seccomp
+}
+
+/// The search path of a process whose environment has none: libcontainer refuses to start a
+/// process without `PATH`, even one named by an absolute path; runc looks a relative name up
+/// in its own `PATH` and starts the process with the environment as given. berth adds runc's
+/// default `PATH` (that of `runc spec`).
+pub fn default_path(process: &mut Process) {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
+        process.set_env(Some(env));
+    }
+}
+
+/// runc reads a bind mount's relative source as relative to the bundle; libcontainer resolves
+/// it where init runs (the rootfs, see `launch`).
+fn bind_source_in_bundle(mut m: Mount, bundle: &Path) -> Mount {
+    let bind = m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind");
+    if let Some(source) = m.source().clone().filter(|s| bind && s.is_relative()) {
+        m.set_source(Some(bundle.join(source)));
+    }
+    m
+}
+
+/// A bundle directory holding the prepared config.json, removed on drop unless installed.
+pub struct PreparedBundle {
+    dir: Option<PathBuf>,
+}
+
+impl PreparedBundle {
+    /// Writes `spec` as the config.json of a new bundle under `root`.
+    pub fn write(root: &Root, id: &str, spec: &Spec) -> Result<PreparedBundle> {
+        let dir = root
+            .path
+            .join(TMP)
+            .join(format!("create-{id}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let bundle = PreparedBundle {
+            dir: Some(dir.clone()),
+        };
+        write_atomic(&dir.join("config.json"), &serde_json::to_vec(spec)?)
+            .context("cannot write the prepared config")?;
+        Ok(bundle)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Where `create` lists the cgroup directories it makes before libcontainer runs (see
+    /// [`remove_leftovers`]).
+    pub fn cgroups_record(&self) -> PathBuf {
+        self.path().join(CGROUPS_RECORD)
+    }
+
+    /// Moves the bundle into the container's state directory `container_dir`, where exec
+    /// finds it, and records `bundle` (the caller's) as the container's bundle again.
+    pub fn install(mut self, root: &Root, id: &str, bundle: &Path) -> Result<()> {
+        let Some(dir) = self.dir.take() else {
+            return Ok(());
+        };
+        let container_dir = root.dir(id);
+        let moved = fs::rename(&dir, container_dir.join(INSTALLED));
+        remove_tmp_if_empty(&dir);
+        moved.context("cannot move the prepared bundle into the container's state")?;
+        let mut c = Container::load(root, id)?;
+        c.state.bundle = bundle.to_path_buf();
+        c.save_state()
+    }
+}
+
+impl Drop for PreparedBundle {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = fs::remove_dir_all(&dir);
+            remove_tmp_if_empty(&dir);
+        }
+    }
+}
+
+/// Removes what a berth that was killed in `create` or `exec` of the container whose state
+/// directory is `container_dir` left in [`TMP`]: entries of berth processes that no longer run.
+/// For `delete`, which holds the container's lock.
+pub fn remove_leftovers(container_dir: &Path) {
+    let (Some(root), Some(id)) = (
+        container_dir.parent(),
+        container_dir.file_name().and_then(|n| n.to_str()),
+    ) else {
+        return;
+    };
+    let tmp = root.join(TMP);
+    let Ok(entries) = fs::read_dir(&tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let pid = ["create-", "exec-"].iter().find_map(|kind| {
+            let rest = name
+                .strip_prefix(kind)?
+                .strip_prefix(id)?
+                .strip_prefix('-')?;
+            rest.parse::<u32>().ok()
+        });
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            // A create killed before libcontainer made the container's state: the cgroups it
+            // had made are empty (nothing was forked into them).
+            if let Ok(list) = fs::read_to_string(entry.path().join(CGROUPS_RECORD)) {
+                for dir in list.lines().filter(|l| l.starts_with("/sys/fs/cgroup/")) {
+                    let _ = fs::remove_dir(dir);
+                }
+            }
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+    let _ = fs::remove_dir(&tmp);
+}
+
+/// Removes [`TMP`] (the parent of `dir`) once nothing else is in it.
+fn remove_tmp_if_empty(dir: &Path) {
+    if let Some(tmp) = dir.parent() {
+        let _ = fs::remove_dir(tmp);
+    }
+}
+
+/// A state root of exec's own, holding a copy of the container's `state.json` for libcontainer
+/// to read: its bundle is the prepared one, and a created container reads as running (runc
+/// execs into a created container, libcontainer refuses). libcontainer puts exec's sockets
+/// there too. Removed on drop.
+pub struct ExecView {
+    top: PathBuf,
+}
+
+impl ExecView {
+    pub fn new(root: &Root, c: &Container) -> Result<ExecView> {
+        let top = root
+            .path
+            .join(TMP)
+            .join(format!("exec-{}-{}", c.id, std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        let dir = top.join(&c.id);
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        let view = ExecView { top };
+        let mut state = c.state.clone();
+        let prepared = c.dir.join(INSTALLED);
+        if prepared.join("config.json").exists() {
+            state.bundle = prepared;
+        }
+        if state.status == ContainerStatus::Created {
+            state.status = ContainerStatus::Running;
+        }
+        write_atomic(&dir.join("state.json"), &serde_json::to_vec(&state)?)
+            .context("cannot write exec's view of the container's state")?;
+        Ok(view)
+    }
+
+    /// The state root to hand libcontainer.
+    pub fn root(&self) -> &Path {
+        &self.top
+    }
+
+    /// The container's directory in the view (for files of exec's own).
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.top.join(id)
+    }
+}
+
+impl Drop for ExecView {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.top);
+        remove_tmp_if_empty(&self.top);
+    }
+}

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
 use libcontainer::oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process, Spec,
+    LinuxResources, LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process,
+    Spec,
 };
 
 use crate::container::{Container, Root};
@@ -48,6 +49,9 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         if let Some(seccomp) = linux.seccomp().clone() {
             linux.set_seccomp(Some(seccomp_as_runc_reads_it(seccomp)));
         }
+        if let Some(resources) = linux.resources().clone() {
+            linux.set_resources(Some(device_access_as_runc_reads_it(resources)));
+        }
         spec.set_linux(Some(linux));
     }
     if let Some(mut process) = spec.process().clone() {
@@ -69,6 +73,26 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         spec.set_mounts(Some(mounts));
     }
     Ok(spec)
+}
+
+/// Device rules with their access reduced to the letters the kernel knows (`r`, `w`, `m`), as
+/// runc reads them: libcgroups writes the string as given, and the kernel refuses `rwa` (runc's
+/// own tests use it).
+fn device_access_as_runc_reads_it(mut resources: LinuxResources) -> LinuxResources {
+    if let Some(devices) = resources.devices().clone() {
+        let devices = devices
+            .into_iter()
+            .map(|mut d| {
+                if let Some(access) = d.access().clone() {
+                    let known: String = access.chars().filter(|c| "rwm".contains(*c)).collect();
+                    d.set_access(Some(known));
+                }
+                d
+            })
+            .collect();
+        resources.set_devices(Some(devices));
+    }
+    resources
 }
 
 /// The seccomp profile with the arguments of `SCMP_CMP_MASKED_EQ` rules swapped: runc (and the

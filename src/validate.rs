@@ -239,6 +239,7 @@ fn linux(spec: &Spec, namespaces: &[(LinuxNamespaceType, bool)]) -> Result<()> {
         }
     }
     unified_resources(linux)?;
+    seccomp_notify(linux)?;
     let mut sysctls: Vec<&String> = linux
         .sysctl()
         .as_ref()
@@ -247,6 +248,23 @@ fn linux(spec: &Spec, namespaces: &[(LinuxNamespaceType, bool)]) -> Result<()> {
     sysctls.sort();
     for name in sysctls {
         sysctl(name, namespaces)?;
+    }
+    Ok(())
+}
+
+/// runc's rule: a process whose `write` waits for a seccomp agent could never report anything
+/// (the agent's answers and the runtime's own messages go through `write`).
+fn seccomp_notify(linux: &libcontainer::oci_spec::runtime::Linux) -> Result<()> {
+    use libcontainer::oci_spec::runtime::LinuxSeccompAction;
+    let Some(seccomp) = linux.seccomp() else {
+        return Ok(());
+    };
+    let notify_write = seccomp.syscalls().iter().flatten().any(|rule| {
+        rule.action() == LinuxSeccompAction::ScmpActNotify
+            && rule.names().iter().any(|n| n == "write")
+    });
+    if notify_write {
+        bail!("linux.seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall");
     }
     Ok(())
 }

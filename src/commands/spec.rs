@@ -22,6 +22,13 @@ pub fn run(_ctx: &Context, args: Args) -> Result<i32> {
         bail!("File {} exists. Remove it first", path.display());
     }
     let mut spec = default_spec();
+    if cgroup2_unified() {
+        // runc's rule: on a cgroup v2 host the container gets a cgroup namespace of its own,
+        // so its /sys/fs/cgroup shows its own cgroup, not the host's whole tree.
+        if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+            ns.push(json!({ "type": "cgroup" }));
+        }
+    }
     if args.rootless {
         make_rootless(&mut spec);
     }
@@ -81,6 +88,12 @@ fn default_spec() -> Value {
             ]
         }
     })
+}
+
+/// Whether /sys/fs/cgroup is cgroup v2 alone (not the hybrid layout's v1 controllers).
+fn cgroup2_unified() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// runc's rootless changes: a user namespace mapping the caller to root, no network

@@ -509,14 +509,24 @@ fn own_console_socket(
 ) -> Result<ConsoleSocket> {
     root.ensure()?;
     let forward = forward.map(std::path::absolute).transpose()?;
-    ConsoleSocket::listen(
-        &root
-            .path
-            .join(format!(".console-{id}-{}.sock", std::process::id())),
-        setup,
-        forward,
-        gate,
-    )
+    ConsoleSocket::listen(&console_socket_path(root, id), setup, forward, gate)
+}
+
+/// Where berth's own console socket listens: in the root, or in the temporary directory when
+/// the root's path is too long for a socket address (docker's runtime root, with a 64-character
+/// id, is: `sun_path` holds 107 bytes).
+fn console_socket_path(root: &Root, id: &str) -> PathBuf {
+    const SUN_PATH_MAX: usize = 107;
+    let pid = std::process::id();
+    let named = root.path.join(format!(".console-{id}-{pid}.sock"));
+    if named.as_os_str().len() <= SUN_PATH_MAX {
+        return named;
+    }
+    let short = root.path.join(format!(".console-{pid}.sock"));
+    if short.as_os_str().len() <= SUN_PATH_MAX {
+        return short;
+    }
+    std::env::temp_dir().join(format!(".berth-console-{pid}.sock"))
 }
 
 /// What the terminal of `process` needs (in a container whose config is `spec`): its owner is

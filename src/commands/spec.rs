@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
+use libcgroups::common::{get_cgroup_setup, CgroupSetup};
 use libcontainer::oci_spec::runtime::VERSION;
 use serde_json::{json, Value};
 
@@ -22,7 +23,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<i32> {
         bail!("File {} exists. Remove it first", path.display());
     }
     let mut spec = default_spec();
-    if cgroup2_unified() {
+    if matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified)) {
         // runc's rule: on a cgroup v2 host the container gets a cgroup namespace of its own,
         // so its /sys/fs/cgroup shows its own cgroup, not the host's whole tree.
         if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
@@ -88,12 +89,6 @@ fn default_spec() -> Value {
             ]
         }
     })
-}
-
-/// Whether /sys/fs/cgroup is cgroup v2 alone (not the hybrid layout's v1 controllers).
-fn cgroup2_unified() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// runc's rootless changes: a user namespace mapping the caller to root, no network

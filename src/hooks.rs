@@ -22,24 +22,23 @@ pub enum When {
 
 /// The error, with a failing hook named; other errors unchanged.
 pub fn explain(err: anyhow::Error, spec: &Spec, when: When) -> anyhow::Error {
-    let text = crate::one_line(&err);
     let Some(hooks) = spec.hooks().as_ref() else {
         return err;
     };
+    let text = crate::one_line(&err);
+    let said = cause(&text);
     let (kinds, cause): (Vec<Kind>, Option<String>) = match when {
         When::Create if text.contains("failed hooks ") => (
             vec![
                 ("prestart", hooks.prestart()),
                 ("createRuntime", hooks.create_runtime()),
             ],
-            cause(&text),
+            said,
         ),
         When::Create if text.contains("failed to run hooks") => {
             (vec![("createContainer", hooks.create_container())], None)
         }
-        When::Start if cause(&text).is_some() => {
-            (vec![("poststart", hooks.poststart())], cause(&text))
-        }
+        When::Start if said.is_some() => (vec![("poststart", hooks.poststart())], said),
         _ => return err,
     };
     let named = candidates(&kinds);

@@ -9,29 +9,57 @@
 //!
 //! [`start_grace_period`] forks a helper that attaches itself to the cgroup it is already in
 //! (`cgroup.procs` ← `0`: it moves nowhere) as soon as `create` begins, so the grace period
-//! runs while berth does its own work, and libcontainer's attach finds it over. The helper
-//! makes only raw system calls between fork and `_exit`, and berth reaps it before it exits.
-//! What it saves varies with the grace period's length (the README's benchmark section has
-//! every run); right after another attach it costs nothing measurable. Hosts can remove the
-//! wait altogether by mounting cgroup2 with `favordynmods`.
+//! runs while berth does its own work. The helper then attaches itself again every
+//! [`KEEP_WARM`], well within a grace period, until berth ends it: once the write side has
+//! been left for a whole grace period the next attach waits for a new one, and `create`
+//! attaches more than once, some milliseconds apart (berth joining the hierarchies
+//! libcontainer leaves alone, then libcontainer's intermediate process). Without the repeats
+//! the second attach paid a second full grace period. The helper makes only raw system calls
+//! between fork and `_exit`, gives up by itself after [`KEEP_WARM_MAX`] repeats (should berth
+//! die), and berth kills and reaps it as soon as its attaches are done. What it saves varies
+//! with the grace period's length (the README's benchmark section has every run); right after
+//! another attach it costs nothing measurable. Hosts can remove the wait altogether by
+//! mounting cgroup2 with `favordynmods`.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::teardown::cgroup::{mounted_hierarchies, Version};
 
-/// The helper; reaped on drop.
+/// How often the helper attaches itself again: well within an RCU grace period (8–20 ms on a
+/// quiet machine), so the write side never goes cold while it runs.
+const KEEP_WARM: Duration = Duration::from_millis(2);
+
+/// How many times the helper attaches itself again before it gives up on its own: about a
+/// second, longer than any `create` takes to reach its last attach.
+const KEEP_WARM_MAX: u32 = 500;
+
+/// The helper; ended (killed and reaped) by [`GracePeriod::end`] or on drop.
 pub struct GracePeriod(Option<Pid>);
+
+impl GracePeriod {
+    /// Ends the helper: berth's own attaches are done.
+    pub fn end(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
+}
 
 impl Drop for GracePeriod {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = waitpid(pid, None);
-        }
+        self.stop();
     }
 }
 
@@ -64,13 +92,22 @@ pub fn start_grace_period() -> GracePeriod {
     else {
         return GracePeriod(None);
     };
+    let pause = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: KEEP_WARM.as_nanos() as libc::c_long,
+    };
     // SAFETY: berth is single-threaded here, and the child makes only async-signal-safe
     // system calls on memory prepared before the fork.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => unsafe {
             let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if fd >= 0 {
-                libc::write(fd, b"0".as_ptr().cast(), 1);
+                for _ in 0..=KEEP_WARM_MAX {
+                    if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                        break;
+                    }
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
             }
             libc::_exit(0)
         },

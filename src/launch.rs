@@ -51,6 +51,33 @@ pub struct CreateOptions {
     pub foreground: bool,
 }
 
+/// Times the stages of `create` for `--debug`: one line per stage, so that where create's time
+/// goes can be read from any run without a profiler.
+struct Stages {
+    start: std::time::Instant,
+    last: std::time::Instant,
+}
+
+impl Stages {
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        Stages {
+            start: now,
+            last: now,
+        }
+    }
+
+    fn done(&mut self, stage: &str) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            "create: {stage} took {:.2} ms ({:.2} ms in all)",
+            (now - self.last).as_secs_f64() * 1e3,
+            (now - self.start).as_secs_f64() * 1e3
+        );
+        self.last = now;
+    }
+}
+
 /// How long cleaning up after a failed create may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -71,8 +98,10 @@ fn create_with(
     opts: &CreateOptions,
     own_console: Option<&mut ConsoleSocket>,
 ) -> Result<i32> {
-    let _grace = attach::start_grace_period();
+    let mut stages = Stages::new();
+    let grace = attach::start_grace_period();
     let _lock = root.lock(id)?;
+    stages.done("lock");
     let dir = root.dir(id);
     if dir.exists() {
         bail!("container with given ID already exists");
@@ -81,6 +110,7 @@ fn create_with(
         .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = load_spec(&bundle)?;
     validate::spec(&spec, &bundle).context("invalid config.json")?;
+    stages.done("config.json read and checked");
     let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
         Some(path) => path,
         None => default_cgroups_path(id, opts.systemd_cgroup)?,
@@ -90,6 +120,7 @@ fn create_with(
     let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
     let reach = Reach::plan(&mut prepared_spec)?;
     let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
+    stages.done("prepared config written");
     // The caller's console socket gets the terminal once berth has set it up.
     let mut relay =
         match (&own_console, &opts.console_socket, spec.process()) {
@@ -109,9 +140,10 @@ fn create_with(
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
+    stages.done("cgroups and rootfs checked");
     let result = panic::catch(|| {
         // The hierarchies libcontainer leaves alone: init inherits them from berth.
-        let _joined = match &placement.unit {
+        let joined = match &placement.unit {
             None => Joined::enter(
                 &cgroup_path,
                 &SubCgroups::default(),
@@ -119,15 +151,21 @@ fn create_with(
             )?,
             Some(_) => Joined::default(),
         };
-        let _entered = reach.enter()?;
-        build_init(
+        let entered = reach.enter()?;
+        stages.done("cgroups joined");
+        let built = build_init(
             root,
             id,
             prepared.path(),
             &rootfs_of(&spec, &bundle),
             console_path.as_deref(),
             opts,
-        )
+        );
+        drop(entered);
+        drop(joined);
+        grace.end();
+        stages.done("libcontainer built init");
+        built
     })
     .and_then(|pid| {
         if let Some(console) = console {
@@ -136,6 +174,7 @@ fn create_with(
             console.ready()?;
         }
         finish::read_only_mounts(&spec, pid)?;
+        stages.done("read-only mounts");
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
@@ -165,6 +204,7 @@ fn create_with(
         if let Some(pid_file) = &opts.pid_file {
             write_pid_file(pid_file, pid)?;
         }
+        stages.done("state and limits written");
         Ok(pid)
     });
     result

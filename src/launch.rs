@@ -31,6 +31,7 @@ use crate::prepare::{self, ExecView, PreparedBundle};
 use crate::reach::Reach;
 use crate::resources;
 use crate::rootfs;
+use crate::rootless;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -49,6 +50,8 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// The caller waits for init (foreground `run`): init stays berth's child.
     pub foreground: bool,
+    /// `--rootless` (runc's rules): a user without a writable cgroup gets none.
+    pub rootless: bool,
 }
 
 /// How long cleaning up after a failed create may take.
@@ -87,7 +90,40 @@ fn create_with(
     };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
+    let private_pidns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        });
+    let no_cgroup = opts.rootless
+        && !nix::unistd::geteuid().is_root()
+        && !rootless::cgroup_access(&cgroup_path, placement.unit.is_some());
+    if no_cgroup {
+        rootless::check_without_cgroup(&spec, private_pidns)?;
+    }
     let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
+    if no_cgroup {
+        // Nothing for libcontainer's cgroup manager to do (device rules are not enforceable
+        // without a cgroup: runc ignores them for a rootless container too).
+        if let Some(linux) = prepared_spec.linux_mut() {
+            linux.set_resources(None);
+        }
+        // A cgroup filesystem mount has no cgroup of the container's to show, and libcontainer
+        // fails to make one without a cgroup namespace; /sys (bound from the host in a rootless
+        // config) shows the host's.
+        if let Some(mounts) = prepared_spec.mounts().clone() {
+            let kept = mounts
+                .into_iter()
+                .filter(|m| {
+                    m.typ().as_deref() != Some("cgroup") && m.typ().as_deref() != Some("cgroup2")
+                })
+                .collect();
+            prepared_spec.set_mounts(Some(kept));
+        }
+    }
     let reach = Reach::plan(&mut prepared_spec)?;
     let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
     // The caller's console socket gets the terminal once berth has set it up.
@@ -103,15 +139,19 @@ fn create_with(
         .as_ref()
         .map(|c| c.path().to_path_buf())
         .or(opts.console_socket.clone());
-    let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
-    check_existing_cgroup(&existing)?;
+    if !no_cgroup {
+        let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
+        check_existing_cgroup(&existing)?;
+    }
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
+    let forked = std::cell::Cell::new(None);
     let result = panic::catch(|| {
         // The hierarchies libcontainer leaves alone: init inherits them from berth.
         let _joined = match &placement.unit {
+            _ if no_cgroup => Joined::default(),
             None => Joined::enter(
                 &cgroup_path,
                 &SubCgroups::default(),
@@ -130,30 +170,28 @@ fn create_with(
         )
     })
     .and_then(|pid| {
+        forked.set(Some(pid));
         if let Some(console) = console {
             // init has sent its terminal (libcontainer returns once it has): it waits for
             // `start` while berth sets the terminal up.
             console.ready()?;
         }
-        finish::read_only_mounts(&spec, pid)?;
+        // Without a cgroup, the prepared config has no cgroup mount to make read-only.
+        finish::read_only_mounts(if no_cgroup { &prepared_spec } else { &spec }, pid)?;
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
             rootfs: rootfs_of(&spec, &bundle),
             cgroup_path: cgroup_path.clone(),
             systemd: placement.unit.clone(),
-            private_pidns: spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_ref())
-                .is_some_and(|ns| {
-                    ns.iter()
-                        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-                }),
+            private_pidns,
+            no_cgroup,
         };
         Container::save_meta(&dir, &meta)?;
         if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            resources::complete_create(&placement.cgroup, r)?;
+            if !no_cgroup {
+                resources::complete_create(&placement.cgroup, r)?;
+            }
         }
         if let Some(unit) = &placement.unit {
             Systemd::connect(SYSTEMD_TIMEOUT)?
@@ -171,7 +209,19 @@ fn create_with(
         .inspect_err(|_| {
             // libcontainer removes what it made when the build itself fails, but a process that
             // already runs, or a later failure here, needs the teardown engine.
-            let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
+            let cleanup = Options::new(CLEANUP_TIMEOUT);
+            if no_cgroup {
+                // No cgroup to scan: init's death takes its PID namespace with it.
+                let init = forked.get().or_else(|| {
+                    libcontainer::container::State::load(&dir)
+                        .ok()
+                        .and_then(|s| s.pid)
+                });
+                lifecycle::kill_init(init, &cleanup);
+                let _ = lifecycle::purge(&dir, &Placement::none(), &cleanup);
+            } else {
+                let _ = lifecycle::purge(&dir, &placement, &cleanup);
+            }
         })
         .map_err(|e| hooks::explain(e, &spec, When::Create))
 }
@@ -452,6 +502,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
     let joined = match c.unit() {
+        _ if c.no_cgroup() => Ok(Joined::default()),
         None => Joined::enter(&cgroup_path, &sub_cgroups, None),
         Some(_) => Ok(Joined::default()),
     };

@@ -1,0 +1,248 @@
+//! berth run by an unprivileged user: runc's rules for `--rootless` and the default `--root`,
+//! whether a container gets a cgroup, and what berth does around libcontainer 0.7 so that a
+//! container without one can still be created and exec'd into. Knows nothing of clap.
+//!
+//! Without cgroup access (no delegated cgroup, or cgroup v1) berth cannot list a container's
+//! processes from its cgroup. It then requires a PID namespace of the container's own and knows
+//! the container is empty when its init is gone: when a PID namespace's init exits, the kernel
+//! (`zap_pid_ns_processes`, called from `exit_notify` through `find_child_reaper`) SIGKILLs every
+//! other process of the namespace and of the namespaces below it, and waits until each has been
+//! reaped, also those whose parent is outside, before init becomes a zombie and its pidfd turns
+//! readable (`do_notify_pidfd`) or its parent is told. No process can leave a PID namespace, and
+//! every process forked inside, or joined from outside with setns, is in it. So "init's pidfd is
+//! readable" (or `/proc/PID/stat` shows `Z`/`X`, or init is gone) proves no process of the
+//! container is left. That is all `kill KILL` and `delete -f` need; `kill --all` with another
+//! signal, `pause` and `update` need the cgroup and are refused.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use libcgroups::common::{get_cgroup_setup, CgroupSetup};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{getegid, geteuid};
+
+/// runc's `--rootless auto|true|false`: unset or `auto` means rootless when berth does not run
+/// as root in the host's user namespace (runc 1.1: euid != 0, or euid 0 inside a user namespace
+/// without `--systemd-cgroup`). The words are Go's `strconv.ParseBool`'s.
+pub fn decide(flag: Option<&str>, systemd_cgroup: bool) -> Result<bool> {
+    match flag.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("auto") => {}
+        Some("1" | "t" | "true") => return Ok(true),
+        Some("0" | "f" | "false") => return Ok(false),
+        Some(other) => bail!("invalid --rootless value {other:?}: auto, true or false"),
+    }
+    if !geteuid().is_root() {
+        return Ok(true);
+    }
+    Ok(in_user_namespace() && !systemd_cgroup)
+}
+
+/// Whether berth runs in a user namespace other than the host's (its uid map is not the whole
+/// identity map).
+pub fn in_user_namespace() -> bool {
+    match fs::read_to_string("/proc/self/uid_map") {
+        Ok(map) => {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields != ["0", "0", "4294967295"]
+        }
+        Err(_) => false,
+    }
+}
+
+/// The state directory when `--root` is not given: runc's rule, with berth's name. A user
+/// (or root inside a user namespace, unless `USER=root`) with `XDG_RUNTIME_DIR` set gets
+/// `$XDG_RUNTIME_DIR/berth`; everyone else `/run/berth` (runc falls back to `/run/runc` when
+/// XDG_RUNTIME_DIR is unset, and fails there if it cannot write it).
+pub fn default_root() -> (PathBuf, bool) {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let honor = xdg.is_some()
+        && (!geteuid().is_root()
+            || (in_user_namespace()
+                && std::env::var_os("USER").as_deref() != Some(OsStr::new("root"))));
+    match xdg {
+        Some(dir) if honor => (Path::new(&dir).join("berth"), true),
+        _ => (PathBuf::from(crate::container::DEFAULT_ROOT), false),
+    }
+}
+
+/// runc's preparation of a default root under XDG_RUNTIME_DIR: mode 0700 and the sticky bit,
+/// which keeps the XDG cleanup from pruning it.
+pub fn prepare_xdg_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(root).with_context(|| {
+        format!(
+            "cannot create {}: the path in $XDG_RUNTIME_DIR must be writable by the user",
+            root.display()
+        )
+    })?;
+    fs::set_permissions(root, fs::Permissions::from_mode(0o1700))
+        .with_context(|| format!("cannot set the mode of {}", root.display()))
+}
+
+/// Whether the host is pure cgroup v2.
+pub fn cgroup_v2() -> bool {
+    matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified))
+}
+
+/// Whether a rootless container whose cgroup would be `cgroup_path` can have it: only on a
+/// pure cgroup v2 host, where the cgroup's nearest existing ancestor is writable by berth (a
+/// subtree delegated to the user). Under `--systemd-cgroup` the user's manager creates it.
+pub fn cgroup_access(cgroup_path: &Path, systemd_unit: bool) -> bool {
+    if !cgroup_v2() {
+        return false;
+    }
+    if systemd_unit {
+        return true;
+    }
+    let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+    let mut dir = Path::new(libcgroups::common::DEFAULT_CGROUP_ROOT).join(rel);
+    loop {
+        if dir.is_dir() {
+            return nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK).is_ok()
+                && nix::unistd::access(&dir.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK)
+                    .is_ok();
+        }
+        if !dir.pop() {
+            return false;
+        }
+    }
+}
+
+/// Why a rootless container cannot be created without a cgroup, if it cannot: runc's rules
+/// (no limits, no `cgroupsPath` of the config's own) and berth's (a PID namespace of its own,
+/// without which berth could not find every process to kill).
+pub fn check_without_cgroup(
+    spec: &libcontainer::oci_spec::runtime::Spec,
+    private_pidns: bool,
+) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        let mut limits = r.clone();
+        limits.set_devices(None);
+        if limits != Default::default() {
+            bail!(
+                "rootless needs no limits + no cgrouppath when no permission is granted for \
+                 cgroups: this user has no writable cgroup"
+            );
+        }
+    }
+    if linux.and_then(|l| l.cgroups_path().as_ref()).is_some() {
+        bail!(
+            "unable to apply cgroup configuration: cgroupsPath is set but this user has no \
+             writable cgroup (permission denied)"
+        );
+    }
+    if !private_pidns {
+        bail!(
+            "a rootless container without a cgroup needs a PID namespace of its own: berth \
+             could not find, kill and wait for every process of a container that shares one"
+        );
+    }
+    Ok(())
+}
+
+/// What berth must do to itself before libcontainer forks a rootless container's processes,
+/// while it is still single-threaded (joining a user namespace requires it).
+pub enum Enter {
+    Nothing,
+    /// `create` or `run` of a container without a cgroup on a cgroup v1 host.
+    Create,
+    /// `exec` into a container whose init is this pid and has a user namespace of its own.
+    Exec {
+        init: i32,
+        no_cgroup: bool,
+    },
+}
+
+/// Does [`Enter`]'s work.
+///
+/// libcontainer 0.7 puts every new process into its cgroup before anything else, and its
+/// cgroup v1 manager has no rootless mode: a user's `create` fails with EACCES on cgroup v1.
+/// So on v1 berth first moves into a user namespace of its own (mapping the user to itself) and
+/// private mount and cgroup namespaces in which the v2 hierarchy covers /sys/fs/cgroup (see
+/// [`hide_cgroups`]). The container's user namespace is then made below this one; the user
+/// owns both, so a berth in the host's user namespace may still signal, inspect and join it.
+///
+/// libcontainer 0.7 never joins the container's user namespace for `exec` (its tenant builder
+/// joins ipc, uts, net, pid, mnt, cgroup and time only), and a user without it cannot join the
+/// others: berth joins it first, then libcontainer's forks inherit it.
+pub fn enter(what: Enter) -> Result<()> {
+    match what {
+        Enter::Nothing => Ok(()),
+        Enter::Create => {
+            let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+            unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
+                .context("cannot make a user namespace to run a container without a cgroup")?;
+            fs::write("/proc/self/setgroups", "deny").context("cannot deny setgroups")?;
+            fs::write("/proc/self/uid_map", format!("{uid} {uid} 1"))
+                .context("cannot map the user into its user namespace")?;
+            fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+                .context("cannot map the group into its user namespace")?;
+            hide_cgroups()
+        }
+        Enter::Exec { init, no_cgroup } => {
+            let ns = fs::File::open(format!("/proc/{init}/ns/user"))
+                .context("cannot open the container's user namespace")?;
+            setns(&ns, CloneFlags::CLONE_NEWUSER)
+                .context("cannot join the container's user namespace")?;
+            if no_cgroup && !cgroup_v2() {
+                unshare(CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
+                hide_cgroups()?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Mounts, in a cgroup namespace of berth's own, the cgroup v2 hierarchy over /sys/fs/cgroup:
+/// libcontainer then takes the host for a pure v2 one and uses its v2 manager, which tolerates
+/// a cgroup it may not create (it leaves the process where it is). Covering the v1 mounts with
+/// a tmpfs would not do: libcgroups finds v1 hierarchies in mountinfo, which still lists them.
+fn hide_cgroups() -> Result<()> {
+    unshare(CloneFlags::CLONE_NEWCGROUP).context("cannot make a cgroup namespace")?;
+    mount(
+        Some("none"),
+        libcgroups::common::DEFAULT_CGROUP_ROOT,
+        Some("cgroup2"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .context("cannot hide the cgroup v1 hierarchies from libcontainer")
+}
+
+/// Whether `init` (a container's init) is in a user namespace other than berth's.
+pub fn has_own_user_namespace(init: i32) -> bool {
+    let ours = fs::metadata("/proc/self/ns/user").map(|m| m.ino());
+    let theirs = fs::metadata(format!("/proc/{init}/ns/user")).map(|m| m.ino());
+    matches!((ours, theirs), (Ok(a), Ok(b)) if a != b)
+}
+
+/// The processes in the PID namespace of `init`: what `ps` lists for a
+/// container without a cgroup. A process berth may not inspect is left out.
+pub fn pidns_members(init: i32) -> io::Result<Vec<i32>> {
+    let ns = fs::metadata(format!("/proc/{init}/ns/pid"))?;
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == init || in_namespace_of(pid, ns.dev(), ns.ino()) {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+fn in_namespace_of(pid: i32, dev: u64, ino: u64) -> bool {
+    fs::metadata(format!("/proc/{pid}/ns/pid")).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}

@@ -17,6 +17,8 @@ exec </dev/null
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 sh scripts/deps.sh || exit 1
+# The unprivileged user integration/rootless.rs runs berth as.
+sh scripts/test-user.sh || exit 1
 cargo build --quiet --all-targets || exit 1
 view=scripts/cgroup-view
 log=$(mktemp -d /tmp/berth-test.XXXXXX)

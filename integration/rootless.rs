@@ -55,6 +55,12 @@ struct Rootless {
     dir: PathBuf,
     xdg: PathBuf,
     env: Vec<(String, String)>,
+    /// What runs berth as the user: setpriv, and `systemd-run --user --scope` with delegation.
+    prefix: Vec<OsString>,
+    /// With delegation: the state root (the user's XDG_RUNTIME_DIR is systemd's) and the
+    /// delegated cgroup the containers go below.
+    root: Option<PathBuf>,
+    delegated: Option<PathBuf>,
     ids: std::cell::RefCell<Vec<String>>,
     bundles: std::cell::Cell<u32>,
 }
@@ -78,20 +84,94 @@ impl Rootless {
             ("XDG_RUNTIME_DIR".to_string(), xdg.display().to_string()),
             ("BERTH_WAIT".to_string(), strategy.to_string()),
         ];
+        let prefix = vec![
+            format!("--reuid={}", user.uid).into(),
+            format!("--regid={}", user.gid).into(),
+            "--clear-groups".into(),
+            "--".into(),
+        ];
         Some(Rootless {
             user,
             _tmp: tmp,
             dir,
             xdg,
             env,
+            prefix,
+            root: None,
+            delegated: None,
             ids: Default::default(),
             bundles: Default::default(),
         })
     }
 
-    /// berth's default root for the user: `$XDG_RUNTIME_DIR/berth`.
+    /// The user with a delegated cgroup: on a systemd host, lingering enabled (here, as root)
+    /// so that its manager `user@UID.service` (Delegate=yes) runs; each berth command runs in a
+    /// scope of that manager (`systemd-run --user --scope`), as a user's shell or podman would,
+    /// and the containers' cgroups are below the manager's. None, saying why, elsewhere.
+    fn delegated(strategy: &str) -> Option<Rootless> {
+        if !Path::new("/run/systemd/system").is_dir() {
+            eprintln!(
+                "skipped: no systemd here, so no delegated cgroup (the systemd host has one)"
+            );
+            return None;
+        }
+        let mut rt = Rootless::new(strategy)?;
+        let uid = rt.user.uid;
+        let name = std::env::var("BERTH_TEST_USER").unwrap_or_else(|_| "berthtest".into());
+        let unit = format!("user@{uid}.service");
+        let linger = Command::new("loginctl")
+            .args(["enable-linger", &name])
+            .status();
+        let active = linger.is_ok_and(|s| s.success())
+            && Command::new("systemctl")
+                .args(["start", &unit])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !active {
+            eprintln!(
+                "skipped: {unit} does not run (libpam-systemd and dbus-user-session are needed)"
+            );
+            return None;
+        }
+        let out = Command::new("systemctl")
+            .args(["show", "-P", "ControlGroup", &unit])
+            .output()
+            .unwrap();
+        let cgroup = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let runtime = format!("/run/user/{uid}");
+        rt.env = vec![
+            ("XDG_RUNTIME_DIR".into(), runtime.clone()),
+            (
+                "DBUS_SESSION_BUS_ADDRESS".into(),
+                format!("unix:path={runtime}/bus"),
+            ),
+            ("BERTH_WAIT".into(), strategy.into()),
+        ];
+        rt.prefix.extend(
+            [
+                "systemd-run",
+                "--user",
+                "--scope",
+                "--quiet",
+                "--collect",
+                "--",
+            ]
+            .map(OsString::from),
+        );
+        rt.root = Some(rt.dir.join("root"));
+        rt.delegated = Some(PathBuf::from(cgroup));
+        Some(rt)
+    }
+
+    /// berth's root: the default for the user (`$XDG_RUNTIME_DIR/berth`) unless delegated.
     fn root(&self) -> PathBuf {
-        self.xdg.join("berth")
+        self.root.clone().unwrap_or_else(|| self.xdg.join("berth"))
+    }
+
+    /// With delegation: the cgroupsPath of container `id`, below the user's manager.
+    fn cgroups_path(&self, id: &str) -> Option<String> {
+        let d = self.delegated.as_ref()?;
+        Some(format!("{}/berth-it-{id}", d.display()))
     }
 
     fn id(&self, name: &str) -> String {
@@ -102,13 +182,11 @@ impl Rootless {
 
     /// `berth ARGS` as the test user (no `--root`: the default must be the user's).
     fn berth<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        let mut all: Vec<OsString> = vec![
-            format!("--reuid={}", self.user.uid).into(),
-            format!("--regid={}", self.user.gid).into(),
-            "--clear-groups".into(),
-            "--".into(),
-            berth_bin().into(),
-        ];
+        let mut all = self.prefix.clone();
+        all.push(berth_bin().into());
+        if let Some(root) = &self.root {
+            all.extend([OsString::from("--root"), root.into()]);
+        }
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         run_command(Path::new("setpriv"), &all, &self.env, None)
     }
@@ -387,4 +465,61 @@ fn rootless_failed_create_leaves_nothing() {
         "a failed create left processes"
     );
     rt.berth(&["delete", &id]).fails_with(1);
+}
+
+/// With a delegated cgroup the container is in a cgroup below the user's manager: berth finds
+/// every process there, so a container sharing the host's PID namespace is allowed, `kill
+/// --all` reaches every process, and `kill KILL`, `delete -f` are synchronous as for root.
+fn delegated(strategy: &str) {
+    let Some(rt) = Rootless::delegated(strategy) else {
+        return;
+    };
+    let id = rt.id(&format!("deleg-{strategy}"));
+    let cgroup = rt.cgroups_path(&id).unwrap();
+    let bundle = rt.bundle(&["sh", "-c", "sleep 1000 & sleep 1001 & wait"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup);
+        if let Some(ns) = c["linux"]["namespaces"].as_array_mut() {
+            ns.retain(|n| n["type"] != "pid");
+        }
+    });
+    let init = rt.run_detached(&id, &bundle);
+    let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    assert!(
+        procs.lines().any(|l| l.trim() == init.to_string()),
+        "init {init} is not in {}: {procs:?}",
+        dir.display()
+    );
+    rt.berth(&["exec", "-d", &id, "sleep", "1002"]).ok();
+    let snaps = container_snaps(&rt, &id, 4);
+    // TERM to every process: they all die (sleep does not handle it), and berth waits.
+    rt.berth(&["kill", "--all", "--wait", &id, "TERM"]).ok();
+    assert_all_gone(&snaps, "right after kill --all --wait TERM returned");
+    rt.berth(&["delete", &id]).ok();
+    assert!(!dir.exists(), "delete left the cgroup {}", dir.display());
+
+    let id = rt.id(&format!("deleg-force-{strategy}"));
+    let cgroup = rt.cgroups_path(&id).unwrap();
+    let bundle = rt.bundle(&["sh", "-c", "sleep 1000 & sleep 1001 & wait"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup);
+    });
+    rt.run_detached(&id, &bundle);
+    rt.berth(&["exec", "-d", &id, "sleep", "1002"]).ok();
+    let snaps = container_snaps(&rt, &id, 4);
+    rt.berth(&["kill", &id, "KILL"]).ok();
+    assert_all_gone(&snaps, "right after kill KILL returned");
+    rt.berth(&["delete", "-f", &id]).ok();
+    let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    assert!(!dir.exists(), "delete -f left the cgroup {}", dir.display());
+    assert!(!rt.root().join(&id).exists());
+}
+
+#[test]
+fn rootless_delegated_cgroup_pidfd() {
+    delegated("pidfd");
+}
+
+#[test]
+fn rootless_delegated_cgroup_poll() {
+    delegated("poll");
 }

@@ -481,6 +481,13 @@ fn delegated(strategy: &str) {
         if let Some(ns) = c["linux"]["namespaces"].as_array_mut() {
             ns.retain(|n| n["type"] != "pid");
         }
+        // A user may not mount a proc of the host's PID namespace: bind the host's.
+        if let Some(mounts) = c["mounts"].as_array_mut() {
+            for m in mounts.iter_mut().filter(|m| m["destination"] == "/proc") {
+                *m = json!({ "destination": "/proc", "type": "bind", "source": "/proc",
+                             "options": ["rbind", "nosuid", "noexec", "nodev"] });
+            }
+        }
     });
     let init = rt.run_detached(&id, &bundle);
     let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));

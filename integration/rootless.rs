@@ -61,6 +61,8 @@ struct Rootless {
     /// delegated cgroup the containers go below.
     root: Option<PathBuf>,
     delegated: Option<PathBuf>,
+    /// Global flags after `--root` (`--systemd-cgroup`).
+    flags: Vec<OsString>,
     ids: std::cell::RefCell<Vec<String>>,
     bundles: std::cell::Cell<u32>,
 }
@@ -99,6 +101,7 @@ impl Rootless {
             prefix,
             root: None,
             delegated: None,
+            flags: Vec::new(),
             ids: Default::default(),
             bundles: Default::default(),
         })
@@ -187,6 +190,7 @@ impl Rootless {
         if let Some(root) = &self.root {
             all.extend([OsString::from("--root"), root.into()]);
         }
+        all.extend(self.flags.iter().cloned());
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         run_command(Path::new("setpriv"), &all, &self.env, None)
     }
@@ -519,6 +523,36 @@ fn delegated(strategy: &str) {
     let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
     assert!(!dir.exists(), "delete -f left the cgroup {}", dir.display());
     assert!(!rt.root().join(&id).exists());
+
+    // --systemd-cgroup: a scope unit of the user's own systemd, made over its D-Bus.
+    let mut rt = rt;
+    rt.flags.push("--systemd-cgroup".into());
+    let id = rt.id(&format!("deleg-unit-{strategy}"));
+    let bundle = rt.bundle(&["sh", "-c", "sleep 1000 & sleep 1001 & wait"], |_| {});
+    let init = rt.run_detached(&id, &bundle);
+    let scope = format!("youki-{id}.scope");
+    let own = fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+    let manager = rt.delegated.clone().unwrap();
+    let expected = manager.join("user.slice").join(&scope);
+    let v2 = own
+        .lines()
+        .find(|l| l.starts_with("0::"))
+        .unwrap_or_default();
+    assert_eq!(
+        v2,
+        format!("0::{}", expected.display()),
+        "init is not in the user's scope unit"
+    );
+    rt.berth(&["exec", "-d", &id, "sleep", "1002"]).ok();
+    let snaps = container_snaps(&rt, &id, 4);
+    rt.berth(&["delete", "-f", &id]).ok();
+    assert_all_gone(&snaps, "right after delete -f (--systemd-cgroup) returned");
+    let dir = Path::new("/sys/fs/cgroup").join(expected.strip_prefix("/").unwrap());
+    assert!(
+        !dir.exists(),
+        "delete -f left the scope's cgroup {}",
+        dir.display()
+    );
 }
 
 #[test]

@@ -42,6 +42,33 @@ pub fn decide(flag: Option<&str>, systemd_cgroup: bool) -> Result<bool> {
     Ok(in_user_namespace() && !systemd_cgroup)
 }
 
+/// Root in the host's user namespace (libcgroups' `is_true_root`): only then is systemd's
+/// system instance the one berth talks to; a user, or root inside a user namespace (rootless
+/// podman's conmon runs the runtime so), has the user's own instance.
+pub fn true_root() -> bool {
+    geteuid().is_root() && !in_user_namespace()
+}
+
+/// berth's effective uid as its user namespace's parent sees it (through /proc/self/uid_map):
+/// what a D-Bus daemon outside the namespace reads from the socket, so what berth must claim
+/// when it authenticates.
+pub fn outer_uid() -> u32 {
+    let euid = geteuid().as_raw();
+    let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.lines()
+        .filter_map(|l| {
+            let f: Vec<u32> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            match f[..] {
+                [inside, outside, count] if euid >= inside && euid - inside < count => {
+                    Some(outside + (euid - inside))
+                }
+                _ => None,
+            }
+        })
+        .next()
+        .unwrap_or(euid)
+}
+
 /// Whether berth runs in a user namespace other than the host's (its uid map is not the whole
 /// identity map).
 pub fn in_user_namespace() -> bool {

@@ -35,9 +35,11 @@ impl Systemd {
     /// bus, as libcgroups' driver does); every call then fails after `timeout` without an answer.
     pub fn connect(timeout: Duration) -> Result<Systemd> {
         let signals = SignalsBlocked::new()?;
-        let user = !nix::unistd::geteuid().is_root();
+        let user = !crate::rootless::true_root();
         let builder = if user {
+            // Inside a user namespace (rootless podman's) the bus sees the outer uid.
             zbus::blocking::connection::Builder::session()
+                .map(|b| b.user_id(crate::rootless::outer_uid()))
         } else {
             zbus::blocking::connection::Builder::system()
         };

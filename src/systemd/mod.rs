@@ -74,7 +74,7 @@ pub fn in_use(systemd_cgroup: bool, cgroups_path: &Path) -> Result<Option<Unit>>
     if !systemd_cgroup || !host_is_systemd_v2() {
         return Ok(None);
     }
-    if nix::unistd::geteuid().is_root() {
+    if crate::rootless::true_root() {
         return Unit::parse(cgroups_path);
     }
     // A user's containers are units of the user's own systemd: libcgroups' driver puts them

@@ -4,7 +4,8 @@
 #   machine's own, cgroup v2 alone, cgroup v1 alone, and "systemd": inside a systemd host
 #   booted by scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
 #   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
-#   on the machine's own layout and inside the systemd host with the clients' systemd drivers;
+#   on the machine's own layout and inside the systemd host with the clients' systemd drivers,
+#   and rootless podman there (integration/rootless-podman.sh);
 #   berth as a Kubernetes runtime handler through containerd's CRI (integration/cri/), with the
 #   cgroupfs driver here and the systemd driver inside the host; runc's own integration suite
 #   (runc 1.1.5's, scripts/runc-suite.sh) in the machine's layout and in cgroup v2.
@@ -95,6 +96,9 @@ systemd_layout() {
 	# systemd), each driving berth inside the host.
 	[ -n "${SKIP_CLIENTS:-}" ] || run clients-systemd timeout -k 30 900 "${inside[@]}" \
 		-e CLIENTS_CGROUP_DRIVER=systemd -e BERTH="$repo/target/debug/berth" -- bash integration/clients.sh
+	# Rootless podman (the test user's, --cgroup-manager systemd) with berth as its runtime.
+	[ -n "${SKIP_CLIENTS:-}" ] || run rootless-podman "${inside[@]}" \
+		-e BERTH="$repo/target/debug/berth" -- sh integration/rootless-podman.sh
 	# The kubelet's calls through containerd's CRI plugin, SystemdCgroup = true.
 	[ -n "${SKIP_CLIENTS:-}" ] || run cri-systemd "${inside[@]}" -e BERTH_CRI_TEST_BIN="$cri_bin" \
 		-e BERTH_BIN="$repo/target/debug/berth" -- bash integration/cri/run.sh

@@ -4,14 +4,19 @@
 //!
 //! Without cgroup access (no delegated cgroup, or cgroup v1) berth cannot list a container's
 //! processes from its cgroup. It then requires a PID namespace of the container's own and knows
-//! the container is empty when its init is gone: when a PID namespace's init exits, the kernel
-//! (`zap_pid_ns_processes`, called from `exit_notify` through `find_child_reaper`) SIGKILLs every
-//! other process of the namespace and of the namespaces below it, and waits until each has been
-//! reaped, also those whose parent is outside, before init becomes a zombie and its pidfd turns
-//! readable (`do_notify_pidfd`) or its parent is told. No process can leave a PID namespace, and
-//! every process forked inside, or joined from outside with setns, is in it. So "init's pidfd is
-//! readable" (or `/proc/PID/stat` shows `Z`/`X`, or init is gone) proves no process of the
-//! container is left. That is all `kill KILL` and `delete -f` need; `kill --all` with another
+//! the container is empty when its init is gone. Checked against the kernel's source
+//! (kernel/exit.c, kernel/pid_namespace.c): when a PID namespace's init exits, `exit_notify`
+//! calls `forget_original_parent`, whose `find_child_reaper` calls `zap_pid_ns_processes`. That
+//! sends SIGKILL to every pid of the namespace (the namespaces below it included: their
+//! processes have a pid in it too), reaps init's own children, then sleeps until the namespace
+//! holds no pid but init's (`pid_allocated == init_pids`; `nr_hashed == 1` in older kernels),
+//! that is until every other process has been reaped, also one whose parent is outside (a
+//! process joined with setns, reaped by its own parent). Only after that does `exit_notify` make
+//! init a zombie, wake its pidfd (`do_notify_pidfd`) and tell its parent. No process can leave a
+//! PID namespace, and every process forked inside it, or joined into it, is in it. So "init's
+//! pidfd is readable" (or `/proc/PID/stat` shows `Z`/`X`, or init is gone) proves no process of
+//! the container is left. (A joined process whose parent never reaps it keeps init from
+//! exiting: the wait then runs into its deadline and names init, which is the truth.) That is all `kill KILL` and `delete -f` need; `kill --all` with another
 //! signal, `pause` and `update` need the cgroup and are refused.
 
 use std::ffi::OsStr;

@@ -195,6 +195,29 @@ impl Rootless {
         run_command(Path::new("setpriv"), &all, &self.env, None)
     }
 
+    /// `berth ARGS` as the test user on a terminal of its own (script(1) makes one).
+    fn with_terminal(&self, args: &[&str]) -> Output {
+        let mut words = vec!["setpriv".to_string()];
+        words.extend(self.prefix.iter().map(|a| a.to_string_lossy().into_owned()));
+        words.push(berth_bin().display().to_string());
+        if let Some(root) = &self.root {
+            words.extend(["--root".to_string(), root.display().to_string()]);
+        }
+        words.extend(self.flags.iter().map(|a| a.to_string_lossy().into_owned()));
+        words.extend(args.iter().map(|a| a.to_string()));
+        let line = words
+            .iter()
+            .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        run_command(
+            Path::new("script"),
+            &["-qec", &line, "/dev/null"],
+            &self.env,
+            None,
+        )
+    }
+
     /// A bundle from `berth spec --rootless` (run as the user) running `args`.
     fn bundle(&self, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
         let n = self.bundles.get() + 1;
@@ -306,6 +329,18 @@ fn lifecycle(strategy: &str) {
         out.stdout.trim(),
         "0",
         "exec ran outside the container's user namespace"
+    );
+    // With a terminal: berth, in the container's user namespace, gives it to the process's
+    // user as that namespace sees it.
+    let out = rt.with_terminal(&["exec", "-t", &id, "sh", "-c", "tty; stat -c %u $(tty)"]);
+    out.ok();
+    assert!(out.stdout.contains("/dev/pts/"), "exec -t: {out}");
+    // (script(1) may show a NUL the terminal echoes as "^@" first.)
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim().trim_start_matches("^@") == "0"),
+        "exec -t: terminal owner: {out}"
     );
     rt.berth(&["exec", "-d", &id, "sh", "-c", "sleep 1001 & sleep 1002"])
         .ok();

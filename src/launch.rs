@@ -584,7 +584,9 @@ fn console_socket_path(root: &Root, id: &str) -> PathBuf {
 /// the process's uid as the host sees it (through the user namespace's mappings, if any).
 fn tty_setup(process: &Process, spec: Option<&Spec>) -> TtySetup {
     let uid = process.user().uid();
+    // A rootless exec runs in the container's user namespace already: its ids are the ones.
     let mappings = spec
+        .filter(|_| !rootless::in_container_userns())
         .and_then(|s| s.linux().as_ref())
         .and_then(|l| l.uid_mappings().as_ref())
         .filter(|m| !m.is_empty());

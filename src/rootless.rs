@@ -62,7 +62,10 @@ pub fn outer_uid() -> u32 {
     let map = fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
     map.lines()
         .filter_map(|l| {
-            let f: Vec<u32> = l.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
             match f[..] {
                 [inside, outside, count] if euid >= inside && euid - inside < count => {
                     Some(outside + (euid - inside))
@@ -178,6 +181,15 @@ pub fn check_without_cgroup(
     Ok(())
 }
 
+static IN_CONTAINER_USERNS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether berth has joined the container's user namespace (a rootless `exec`): ids are then
+/// the container's own, not the host's.
+pub fn in_container_userns() -> bool {
+    IN_CONTAINER_USERNS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What berth must do to itself before libcontainer forks a rootless container's processes,
 /// while it is still single-threaded (joining a user namespace requires it).
 pub enum Enter {
@@ -222,12 +234,35 @@ pub fn enter(what: Enter) -> Result<()> {
                 .context("cannot open the container's user namespace")?;
             setns(&ns, CloneFlags::CLONE_NEWUSER)
                 .context("cannot join the container's user namespace")?;
+            IN_CONTAINER_USERNS.store(true, std::sync::atomic::Ordering::Relaxed);
+            wait_until_inspectable(init);
             if no_cgroup && !cgroup_v2() {
                 unshare(CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
                 hide_cgroups()?;
             }
             Ok(())
         }
+    }
+}
+
+/// Waits (at most a second) until `init`'s namespaces may be read. Until init has exec'd the
+/// container's program it is a fork of berth whose memory belongs to berth's user namespace,
+/// and a user has no CAP_SYS_PTRACE there: /proc/PID/ns is closed to it (EACCES) for that
+/// moment, and a `run -d` returns just before. No event tells when execve is done; a short
+/// backoff does, and anything but EACCES ends the wait (libcontainer then reports it).
+fn wait_until_inspectable(init: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match fs::read_link(format!("/proc/{init}/ns/pid")) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            _ => return,
+        }
+        if std::time::Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
 }
 

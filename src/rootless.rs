@@ -313,3 +313,52 @@ pub fn pidns_members(init: i32) -> io::Result<Vec<i32>> {
 fn in_namespace_of(pid: i32, dev: u64, ino: u64) -> bool {
     fs::metadata(format!("/proc/{pid}/ns/pid")).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_flag_reads_like_runc() {
+        for (flag, want) in [("true", true), ("TRUE", true), ("1", true), ("t", true)] {
+            assert_eq!(decide(Some(flag), false).unwrap(), want, "{flag}");
+        }
+        for flag in ["false", "False", "0", "f"] {
+            assert!(!decide(Some(flag), true).unwrap(), "{flag}");
+        }
+        assert!(decide(Some("maybe"), false).is_err());
+        // auto: what berth is (the tests run as root in the host's user namespace, or not).
+        let auto = !geteuid().is_root() || in_user_namespace();
+        assert_eq!(decide(None, false).unwrap(), auto);
+        assert_eq!(decide(Some("auto"), false).unwrap(), auto);
+    }
+
+    #[test]
+    fn a_limit_or_a_cgroups_path_needs_a_cgroup() {
+        let spec = |linux: serde_json::Value| -> libcontainer::oci_spec::runtime::Spec {
+            serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.1.0", "root": { "path": "rootfs" }, "linux": linux
+            }))
+            .unwrap()
+        };
+        let devices = spec(serde_json::json!({
+            "resources": { "devices": [{ "allow": false, "access": "rwm" }] }
+        }));
+        assert!(
+            check_without_cgroup(&devices, true).is_ok(),
+            "device rules are ignored"
+        );
+        assert!(
+            check_without_cgroup(&devices, false).is_err(),
+            "a shared PID namespace"
+        );
+        let limits = spec(serde_json::json!({ "resources": { "pids": { "limit": 5 } } }));
+        let e = check_without_cgroup(&limits, true).unwrap_err().to_string();
+        assert!(
+            e.contains("rootless needs no limits + no cgrouppath"),
+            "{e}"
+        );
+        let path = spec(serde_json::json!({ "cgroupsPath": "/mine" }));
+        assert!(check_without_cgroup(&path, true).is_err());
+    }
+}

@@ -128,3 +128,43 @@ fn make_rootless(spec: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_spec_is_runcs() {
+        let mut spec = default_spec();
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "cgroup" }));
+        make_rootless(&mut spec);
+        let types: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        assert!(spec["linux"].get("resources").is_none());
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], uid);
+        let mounts = spec["mounts"].as_array().unwrap();
+        let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert_eq!(sys["type"], "none");
+        assert_eq!(sys["options"][0], "rbind");
+        // runc keeps the cgroup mount, and drops gid= from devpts.
+        assert!(mounts.iter().any(|m| m["type"] == "cgroup"));
+        let pts = mounts
+            .iter()
+            .find(|m| m["destination"] == "/dev/pts")
+            .unwrap();
+        assert!(!pts["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "gid=5"));
+    }
+}

@@ -559,6 +559,44 @@ fn delegated(strategy: &str) {
     assert!(!dir.exists(), "delete -f left the cgroup {}", dir.display());
     assert!(!rt.root().join(&id).exists());
 
+    // berth run outside the user's subtree may not move init into it: refused, nothing left.
+    let id = rt.id(&format!("deleg-outside-{strategy}"));
+    let cgroup = rt.cgroups_path(&id).unwrap();
+    let bundle = rt.bundle(&["sleep", "1000"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup);
+    });
+    let mut all: Vec<OsString> = rt.prefix[..4].to_vec();
+    all.extend([
+        berth_bin().into(),
+        "--root".into(),
+        rt.root().into(),
+        "run".into(),
+        "-d".into(),
+        "-b".into(),
+        bundle.into(),
+        id.clone().into(),
+    ]);
+    let out = run_command(Path::new("setpriv"), &all, &rt.env, None);
+    out.fails_with(1);
+    assert!(
+        out.stderr.contains("from inside the same delegated cgroup"),
+        "{out}"
+    );
+    assert!(
+        !rt.root().join(&id).exists(),
+        "a refused create left its state"
+    );
+    assert!(
+        rt.processes_of(&id).is_empty(),
+        "a refused create left processes"
+    );
+    let dir = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    assert!(
+        !dir.exists(),
+        "a refused create left the cgroup {}",
+        dir.display()
+    );
+
     // --systemd-cgroup: a scope unit of the user's own systemd, made over its D-Bus.
     let mut rt = rt;
     rt.flags.push("--systemd-cgroup".into());

@@ -171,6 +171,9 @@ fn create_with(
     })
     .and_then(|pid| {
         forked.set(Some(pid));
+        if opts.rootless && !no_cgroup && !rootless::true_root() {
+            rootless::check_placed(pid, &placement.cgroup)?;
+        }
         if let Some(console) = console {
             // init has sent its terminal (libcontainer returns once it has): it waits for
             // `start` while berth sets the terminal up.
@@ -210,14 +213,18 @@ fn create_with(
             // libcontainer removes what it made when the build itself fails, but a process that
             // already runs, or a later failure here, needs the teardown engine.
             let cleanup = Options::new(CLEANUP_TIMEOUT);
-            if no_cgroup {
-                // No cgroup to scan: init's death takes its PID namespace with it.
+            if no_cgroup || (opts.rootless && !rootless::true_root()) {
+                // No cgroup to scan (or init may not be in it: see `rootless::check_placed`):
+                // init, still berth's fork waiting for `start`, has no children yet; with a PID
+                // namespace of its own its death would take them along anyway.
                 let init = forked.get().or_else(|| {
                     libcontainer::container::State::load(&dir)
                         .ok()
                         .and_then(|s| s.pid)
                 });
                 lifecycle::kill_init(init, &cleanup);
+            }
+            if no_cgroup {
                 let _ = lifecycle::purge(&dir, &Placement::none(), &cleanup);
             } else {
                 let _ = lifecycle::purge(&dir, &placement, &cleanup);

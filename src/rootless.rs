@@ -190,6 +190,29 @@ pub fn in_container_userns() -> bool {
     IN_CONTAINER_USERNS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A rootless container with a cgroup must really be in it: libcontainer's v2 manager, in its
+/// rootless mode, leaves init where it is when it may not move it (a user may move a process
+/// only between cgroups below one it owns, so berth must itself run inside the user's
+/// delegated subtree), and berth would then wait on an empty cgroup while the processes ran
+/// elsewhere.
+pub fn check_placed(init: i32, cgroup: &Path) -> Result<()> {
+    let own = fs::read_to_string(format!("/proc/{init}/cgroup"))
+        .context("cannot read the container's cgroup")?;
+    let v2 = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    if Path::new(v2) != cgroup {
+        bail!(
+            "the container's init is in cgroup {v2}, not in {}: a user can move it there only \
+             from inside the same delegated cgroup (run berth in it, e.g. with systemd-run \
+             --user --scope)",
+            cgroup.display()
+        );
+    }
+    Ok(())
+}
+
 /// What berth must do to itself before libcontainer forks a rootless container's processes,
 /// while it is still single-threaded (joining a user namespace requires it).
 pub enum Enter {

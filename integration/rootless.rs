@@ -596,6 +596,34 @@ fn delegated(strategy: &str) {
         "a refused create left the cgroup {}",
         dir.display()
     );
+    // Nor may it add a process to a container that has a cgroup.
+    let id = rt.id(&format!("deleg-exec-{strategy}"));
+    let cgroup = rt.cgroups_path(&id).unwrap();
+    let bundle = rt.bundle(&["sleep", "1000"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup);
+    });
+    rt.run_detached(&id, &bundle);
+    let mut all: Vec<OsString> = rt.prefix[..4].to_vec();
+    all.extend([
+        berth_bin().into(),
+        "--root".into(),
+        rt.root().into(),
+        "exec".into(),
+        "-d".into(),
+        id.clone().into(),
+        "sleep".into(),
+        "7345".into(),
+    ]);
+    let out = run_command(Path::new("setpriv"), &all, &rt.env, None);
+    assert!(
+        out.stderr.contains("from inside the same delegated cgroup"),
+        "{out}"
+    );
+    assert!(
+        rt.processes_of("7345").is_empty(),
+        "a refused exec left its process"
+    );
+    rt.berth(&["delete", "-f", &id]).ok();
 
     // --systemd-cgroup: a scope unit of the user's own systemd, made over its D-Bus.
     let mut rt = rt;

@@ -537,6 +537,17 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
+    if !rootless::true_root() && !c.no_cgroup() && sub_cgroup.is_none() {
+        // As for create (`rootless::check_placed`): a process libcontainer could not move into
+        // the container's cgroup would escape every teardown.
+        let expected = c
+            .unit()
+            .map_or_else(|| cgroup_path.clone(), |u| u.cgroup.clone());
+        if let Err(e) = rootless::check_placed(pid, &expected) {
+            lifecycle::kill_init(Some(pid), &Options::new(CLEANUP_TIMEOUT));
+            return Err(e);
+        }
+    }
     drop(lock);
     if let Some(Err(e)) = console.as_mut().map(ConsoleSocket::ready) {
         // The process runs without the terminal it was to have: it must not.

@@ -318,8 +318,9 @@ pub fn purge(dir: &Path, placement: &Placement, topts: &Options) -> Result<()> {
     }
 }
 
-/// Kills `init` (a failed create's, in a PID namespace of its own) and waits until it is gone,
-/// which, with its namespace, takes every other process of it along.
+/// Kills `init` (a failed create's, in a PID namespace of its own; or a refused exec's
+/// process) and waits until it is gone, which, with its namespace, takes every other process of
+/// it along.
 pub fn kill_init(init: Option<i32>, topts: &Options) {
     let use_pidfd = topts.strategy == Strategy::Pidfd;
     if let Some(p) = init.and_then(|pid| Proc::open(pid, use_pidfd, None).ok().flatten()) {

@@ -87,7 +87,7 @@ systemd_layout() {
 	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd)
 	# The rootless tests' user, inside too (the host's /etc is a fresh overlay at each boot);
 	# integration/rootless.rs enables its lingering, hence its delegated user@UID.service.
-	"${inside[@]}" -- sh scripts/test-user.sh || failures+=("systemd-host test user")
+	"${inside[@]}" -- sh scripts/test-user.sh || { failed=$((failed + 1)); failures+=("systemd-host test user"); }
 	run integration-systemd "${inside[@]}" -- "$integration_bin" --test-threads 2
 	for strategy in ${STRATEGIES:-pidfd poll}; do
 		run "bats-systemd-$strategy" "${inside[@]}" -e BERTH_WAIT="$strategy" -- bats bats/

@@ -75,6 +75,17 @@ fn create_with(
     own_console: Option<&mut ConsoleSocket>,
 ) -> Result<i32> {
     let _grace = attach::start_grace_period();
+    // A user's container on a cgroup v1 host has no cgroup, hence no scope unit either.
+    let cgroupfs;
+    let opts = if opts.systemd_cgroup && rootless::v1_hidden() {
+        cgroupfs = CreateOptions {
+            systemd_cgroup: false,
+            ..opts.clone()
+        };
+        &cgroupfs
+    } else {
+        opts
+    };
     let _lock = root.lock(id)?;
     let dir = root.dir(id);
     if dir.exists() {
@@ -223,6 +234,10 @@ fn create_with(
                         .and_then(|s| s.pid)
                 });
                 lifecycle::kill_init(init, &cleanup);
+                // libcontainer's forks of a create that failed inside them (the intermediate
+                // process, an init that never exec'd) may still be exiting: no cgroup to wait
+                // on, so they are found by their command line, as for an interrupted create.
+                let _ = lifecycle::kill_interrupted_launch(root, id, &cleanup);
             }
             if no_cgroup {
                 let _ = lifecycle::purge(&dir, &Placement::none(), &cleanup);

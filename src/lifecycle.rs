@@ -355,7 +355,7 @@ fn finish_scope(unit: Option<&Unit>, cgroups: &Cgroups, topts: &Options) -> Resu
 /// forks of berth ("youki:[1:INTER]", "youki:[2:INIT]") keep berth's command line, outlive a
 /// SIGKILLed berth, and would create and join the container's cgroups after a delete had
 /// looked there.
-fn kill_interrupted_launch(root: &Root, id: &str, topts: &Options) -> Result<()> {
+pub fn kill_interrupted_launch(root: &Root, id: &str, topts: &Options) -> Result<()> {
     let root_arg = root.path.to_string_lossy().into_owned();
     let use_pidfd = topts.strategy == Strategy::Pidfd;
     loop {

@@ -128,7 +128,7 @@ pub fn cgroup_v2() -> bool {
 /// pure cgroup v2 host, where the cgroup's nearest existing ancestor is writable by berth (a
 /// subtree delegated to the user). Under `--systemd-cgroup` the user's manager creates it.
 pub fn cgroup_access(cgroup_path: &Path, systemd_unit: bool) -> bool {
-    if !cgroup_v2() {
+    if v1_hidden() || !cgroup_v2() {
         return false;
     }
     if systemd_unit {
@@ -172,6 +172,23 @@ pub fn check_without_cgroup(
              writable cgroup (permission denied)"
         );
     }
+    if v1_hidden() || !cgroup_v2() {
+        // berth's own user namespace (see `enter`) maps only the user: a mapping of other ids
+        // would need newuidmap, whose setuid bit means nothing in that namespace.
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+        let only = |maps: Option<&Vec<libcontainer::oci_spec::runtime::LinuxIdMapping>>, id| {
+            maps.is_none_or(|m| m.iter().all(|m| m.host_id() == id && m.size() == 1))
+        };
+        if !only(linux.and_then(|l| l.uid_mappings().as_ref()), uid)
+            || !only(linux.and_then(|l| l.gid_mappings().as_ref()), gid)
+        {
+            bail!(
+                "on a cgroup v1 host a rootless container may map only the user's own uid and \
+                 gid (berth runs it from a user namespace of its own, where newuidmap cannot \
+                 work); map more ids on a cgroup v2 host"
+            );
+        }
+    }
     if !private_pidns {
         bail!(
             "a rootless container without a cgroup needs a PID namespace of its own: berth \
@@ -183,6 +200,14 @@ pub fn check_without_cgroup(
 
 static IN_CONTAINER_USERNS: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
+
+/// Set once berth has covered a cgroup v1 host's hierarchies (`Enter::Create`): what
+/// /sys/fs/cgroup shows then is no cgroup a container may be placed in.
+static V1_HIDDEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn v1_hidden() -> bool {
+    V1_HIDDEN.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Whether berth has joined the container's user namespace (a rootless `exec`): ids are then
 /// the container's own, not the host's.
@@ -250,7 +275,9 @@ pub fn enter(what: Enter) -> Result<()> {
                 .context("cannot map the user into its user namespace")?;
             fs::write("/proc/self/gid_map", format!("{gid} {gid} 1"))
                 .context("cannot map the group into its user namespace")?;
-            hide_cgroups()
+            hide_cgroups()?;
+            V1_HIDDEN.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
         }
         Enter::Exec { init, no_cgroup } => {
             let ns = fs::File::open(format!("/proc/{init}/ns/user"))
@@ -381,6 +408,14 @@ mod tests {
             e.contains("rootless needs no limits + no cgrouppath"),
             "{e}"
         );
+        if !cgroup_v2() {
+            let many = spec(serde_json::json!({ "uidMappings": [
+                { "containerID": 0, "hostID": geteuid().as_raw(), "size": 1 },
+                { "containerID": 1, "hostID": 100000, "size": 65536 }
+            ] }));
+            let e = check_without_cgroup(&many, true).unwrap_err().to_string();
+            assert!(e.contains("may map only the user's own"), "{e}");
+        }
         let path = spec(serde_json::json!({ "cgroupsPath": "/mine" }));
         assert!(check_without_cgroup(&path, true).is_err());
     }

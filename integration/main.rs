@@ -14,6 +14,7 @@ mod fuzz;
 mod hardening;
 mod lifecycle;
 mod reliability;
+mod rootless;
 mod security;
 mod stuck;
 mod systemd;

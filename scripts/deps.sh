@@ -5,10 +5,11 @@
 #   libseccomp-dev, pkg-config  libcontainer's seccomp support links libseccomp
 #   bats, jq        the bats suite
 #   runc, crun      the runtimes berth is compared with (bats against runc/crun, benchmarks)
+#   uidmap          newuidmap/newgidmap: rootless containers mapping more than one id
 #   protobuf-compiler  the CRI suite's gRPC client (k8s-cri) is generated with protoc at build time
 set -eu
 need=
-for pkg in busybox-static libseccomp-dev pkg-config protobuf-compiler bats jq runc crun util-linux procps; do
+for pkg in busybox-static libseccomp-dev pkg-config protobuf-compiler bats jq runc crun util-linux procps uidmap; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

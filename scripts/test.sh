@@ -4,7 +4,8 @@
 #   machine's own, cgroup v2 alone, cgroup v1 alone, and "systemd": inside a systemd host
 #   booted by scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
 #   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
-#   on the machine's own layout and inside the systemd host with the clients' systemd drivers;
+#   on the machine's own layout and inside the systemd host with the clients' systemd drivers,
+#   and rootless podman there (integration/rootless-podman.sh);
 #   berth as a Kubernetes runtime handler through containerd's CRI (integration/cri/), with the
 #   cgroupfs driver here and the systemd driver inside the host; runc's own integration suite
 #   (runc 1.1.5's, scripts/runc-suite.sh) in the machine's layout and in cgroup v2.
@@ -17,6 +18,8 @@ exec </dev/null
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 sh scripts/deps.sh || exit 1
+# The unprivileged user integration/rootless.rs runs berth as.
+sh scripts/test-user.sh || exit 1
 cargo build --quiet --all-targets || exit 1
 view=scripts/cgroup-view
 log=$(mktemp -d /tmp/berth-test.XXXXXX)
@@ -82,6 +85,9 @@ systemd_layout() {
 		return
 	fi
 	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd)
+	# The rootless tests' user, inside too (the host's /etc is a fresh overlay at each boot);
+	# integration/rootless.rs enables its lingering, hence its delegated user@UID.service.
+	"${inside[@]}" -- sh scripts/test-user.sh || { failed=$((failed + 1)); failures+=("systemd-host test user"); }
 	run integration-systemd "${inside[@]}" -- "$integration_bin" --test-threads 2
 	for strategy in ${STRATEGIES:-pidfd poll}; do
 		run "bats-systemd-$strategy" "${inside[@]}" -e BERTH_WAIT="$strategy" -- bats bats/
@@ -90,6 +96,9 @@ systemd_layout() {
 	# systemd), each driving berth inside the host.
 	[ -n "${SKIP_CLIENTS:-}" ] || run clients-systemd timeout -k 30 900 "${inside[@]}" \
 		-e CLIENTS_CGROUP_DRIVER=systemd -e BERTH="$repo/target/debug/berth" -- bash integration/clients.sh
+	# Rootless podman (the test user's, --cgroup-manager systemd) with berth as its runtime.
+	[ -n "${SKIP_CLIENTS:-}" ] || run rootless-podman "${inside[@]}" \
+		-e BERTH="$repo/target/debug/berth" -- sh integration/rootless-podman.sh
 	# The kubelet's calls through containerd's CRI plugin, SystemdCgroup = true.
 	[ -n "${SKIP_CLIENTS:-}" ] || run cri-systemd "${inside[@]}" -e BERTH_CRI_TEST_BIN="$cri_bin" \
 		-e BERTH_BIN="$repo/target/debug/berth" -- bash integration/cri/run.sh

@@ -271,6 +271,10 @@ pub struct Meta {
     /// where the container's processes are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd: Option<Unit>,
+    /// A rootless container without a cgroup (see `rootless`): its processes are those of its
+    /// PID namespace, gone when init is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cgroup: bool,
 }
 
 /// What `state` reports.
@@ -409,11 +413,30 @@ impl Container {
     }
 
     pub fn cgroups(&self) -> Result<Cgroups> {
+        if self.no_cgroup() {
+            return Ok(Cgroups::default());
+        }
         let path = match self.unit() {
             Some(unit) => unit.cgroup.clone(),
             None => self.cgroup_path()?,
         };
         Cgroups::locate(&path).context("cannot find the container's cgroups")
+    }
+
+    /// A rootless container without a cgroup.
+    pub fn no_cgroup(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.no_cgroup)
+    }
+
+    /// Fails, naming `what`, for a container without a cgroup.
+    pub fn require_cgroup(&self, what: &str) -> Result<()> {
+        if self.no_cgroup() {
+            bail!(
+                "cannot {what}: the container has no cgroup (rootless, and the user has no \
+                 delegated cgroup)"
+            );
+        }
+        Ok(())
     }
 
     /// Whether init has a PID namespace of its own (unknown: no).

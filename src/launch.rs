@@ -31,6 +31,7 @@ use crate::prepare::{self, ExecView, PreparedBundle};
 use crate::reach::Reach;
 use crate::resources;
 use crate::rootfs;
+use crate::rootless;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -49,6 +50,8 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// The caller waits for init (foreground `run`): init stays berth's child.
     pub foreground: bool,
+    /// `--rootless` (runc's rules): a user without a writable cgroup gets none.
+    pub rootless: bool,
 }
 
 /// Times the stages of `create` for `--debug`: one line per stage, so that where create's time
@@ -100,6 +103,17 @@ fn create_with(
 ) -> Result<i32> {
     let mut stages = Stages::new();
     let grace = attach::start_grace_period();
+    // A user's container on a cgroup v1 host has no cgroup, hence no scope unit either.
+    let cgroupfs;
+    let opts = if opts.systemd_cgroup && rootless::v1_hidden() {
+        cgroupfs = CreateOptions {
+            systemd_cgroup: false,
+            ..opts.clone()
+        };
+        &cgroupfs
+    } else {
+        opts
+    };
     let _lock = root.lock(id)?;
     stages.done("lock");
     let dir = root.dir(id);
@@ -117,7 +131,40 @@ fn create_with(
     };
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
+    let private_pidns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        });
+    let no_cgroup = opts.rootless
+        && !nix::unistd::geteuid().is_root()
+        && !rootless::cgroup_access(&cgroup_path, placement.unit.is_some());
+    if no_cgroup {
+        rootless::check_without_cgroup(&spec, private_pidns)?;
+    }
     let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
+    if no_cgroup {
+        // Nothing for libcontainer's cgroup manager to do (device rules are not enforceable
+        // without a cgroup: runc ignores them for a rootless container too).
+        if let Some(linux) = prepared_spec.linux_mut() {
+            linux.set_resources(None);
+        }
+        // A cgroup filesystem mount has no cgroup of the container's to show, and libcontainer
+        // fails to make one without a cgroup namespace; /sys (bound from the host in a rootless
+        // config) shows the host's.
+        if let Some(mounts) = prepared_spec.mounts().clone() {
+            let kept = mounts
+                .into_iter()
+                .filter(|m| {
+                    m.typ().as_deref() != Some("cgroup") && m.typ().as_deref() != Some("cgroup2")
+                })
+                .collect();
+            prepared_spec.set_mounts(Some(kept));
+        }
+    }
     let reach = Reach::plan(&mut prepared_spec)?;
     let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
     stages.done("prepared config written");
@@ -134,16 +181,20 @@ fn create_with(
         .as_ref()
         .map(|c| c.path().to_path_buf())
         .or(opts.console_socket.clone());
-    let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
-    check_existing_cgroup(&existing)?;
+    if !no_cgroup {
+        let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
+        check_existing_cgroup(&existing)?;
+    }
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
     stages.done("cgroups and rootfs checked");
+    let forked = std::cell::Cell::new(None);
     let result = panic::catch(|| {
         // The hierarchies libcontainer leaves alone: init inherits them from berth.
         let joined = match &placement.unit {
+            _ if no_cgroup => Joined::default(),
             None => Joined::enter(
                 &cgroup_path,
                 &SubCgroups::default(),
@@ -168,12 +219,17 @@ fn create_with(
         built
     })
     .and_then(|pid| {
+        forked.set(Some(pid));
+        if opts.rootless && !no_cgroup && !rootless::true_root() {
+            rootless::check_placed(pid, &placement.cgroup)?;
+        }
         if let Some(console) = console {
             // init has sent its terminal (libcontainer returns once it has): it waits for
             // `start` while berth sets the terminal up.
             console.ready()?;
         }
-        finish::read_only_mounts(&spec, pid)?;
+        // Without a cgroup, the prepared config has no cgroup mount to make read-only.
+        finish::read_only_mounts(if no_cgroup { &prepared_spec } else { &spec }, pid)?;
         stages.done("read-only mounts");
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
@@ -181,18 +237,14 @@ fn create_with(
             rootfs: rootfs_of(&spec, &bundle),
             cgroup_path: cgroup_path.clone(),
             systemd: placement.unit.clone(),
-            private_pidns: spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_ref())
-                .is_some_and(|ns| {
-                    ns.iter()
-                        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-                }),
+            private_pidns,
+            no_cgroup,
         };
         Container::save_meta(&dir, &meta)?;
         if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-            resources::complete_create(&placement.cgroup, r)?;
+            if !no_cgroup {
+                resources::complete_create(&placement.cgroup, r)?;
+            }
         }
         if let Some(unit) = &placement.unit {
             Systemd::connect(SYSTEMD_TIMEOUT)?
@@ -211,7 +263,27 @@ fn create_with(
         .inspect_err(|_| {
             // libcontainer removes what it made when the build itself fails, but a process that
             // already runs, or a later failure here, needs the teardown engine.
-            let _ = lifecycle::purge(&dir, &placement, &Options::new(CLEANUP_TIMEOUT));
+            let cleanup = Options::new(CLEANUP_TIMEOUT);
+            if no_cgroup || (opts.rootless && !rootless::true_root()) {
+                // No cgroup to scan (or init may not be in it: see `rootless::check_placed`):
+                // init, still berth's fork waiting for `start`, has no children yet; with a PID
+                // namespace of its own its death would take them along anyway.
+                let init = forked.get().or_else(|| {
+                    libcontainer::container::State::load(&dir)
+                        .ok()
+                        .and_then(|s| s.pid)
+                });
+                lifecycle::kill_init(init, &cleanup);
+                // libcontainer's forks of a create that failed inside them (the intermediate
+                // process, an init that never exec'd) may still be exiting: no cgroup to wait
+                // on, so they are found by their command line, as for an interrupted create.
+                let _ = lifecycle::kill_interrupted_launch(root, id, &cleanup);
+            }
+            if no_cgroup {
+                let _ = lifecycle::purge(&dir, &Placement::none(), &cleanup);
+            } else {
+                let _ = lifecycle::purge(&dir, &placement, &cleanup);
+            }
         })
         .map_err(|e| hooks::explain(e, &spec, When::Create))
 }
@@ -492,6 +564,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     write_atomic(&process_path, &serde_json::to_vec(&process)?)?;
     let grace = attach::start_grace_period();
     let joined = match c.unit() {
+        _ if c.no_cgroup() => Ok(Joined::default()),
         None => Joined::enter(&cgroup_path, &sub_cgroups, None),
         Some(_) => Ok(Joined::default()),
     };
@@ -519,6 +592,17 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
+    if !rootless::true_root() && !c.no_cgroup() && sub_cgroup.is_none() {
+        // As for create (`rootless::check_placed`): a process libcontainer could not move into
+        // the container's cgroup would escape every teardown.
+        let expected = c
+            .unit()
+            .map_or_else(|| cgroup_path.clone(), |u| u.cgroup.clone());
+        if let Err(e) = rootless::check_placed(pid, &expected) {
+            lifecycle::kill_init(Some(pid), &Options::new(CLEANUP_TIMEOUT));
+            return Err(e);
+        }
+    }
     drop(lock);
     if let Some(Err(e)) = console.as_mut().map(ConsoleSocket::ready) {
         // The process runs without the terminal it was to have: it must not.
@@ -573,7 +657,9 @@ fn console_socket_path(root: &Root, id: &str) -> PathBuf {
 /// the process's uid as the host sees it (through the user namespace's mappings, if any).
 fn tty_setup(process: &Process, spec: Option<&Spec>) -> TtySetup {
     let uid = process.user().uid();
+    // A rootless exec runs in the container's user namespace already: its ids are the ones.
     let mappings = spec
+        .filter(|_| !rootless::in_container_userns())
         .and_then(|s| s.linux().as_ref())
         .and_then(|l| l.uid_mappings().as_ref())
         .filter(|m| !m.is_empty());

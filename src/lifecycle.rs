@@ -10,9 +10,7 @@ use libc::SIGKILL;
 use libcontainer::config::YoukiConfig;
 use libcontainer::container::ContainerStatus;
 
-use crate::container::{
-    create_unfinished, default_cgroup_path, Container, Meta, Root, Status, DEFAULT_ROOT,
-};
+use crate::container::{create_unfinished, default_cgroup_path, Container, Meta, Root, Status};
 use crate::systemd::{self, Systemd, Unit};
 use crate::teardown::{
     self, wait, Cgroups, Options, Outcome, Proc, Scope, Strategy, Target, Timeout,
@@ -45,6 +43,15 @@ pub fn kill(root: &Root, id: &str, opts: KillOptions) -> Result<()> {
     let started = Instant::now();
     let cgroups = c.cgroups()?;
     let kill = opts.signal == SIGKILL;
+    if c.no_cgroup() && opts.all && !kill {
+        // KILL reaches every process (init's death takes its PID namespace along); any other
+        // signal would reach init alone while claiming to reach all.
+        bail!(
+            "cannot send a signal to every process: the container has no cgroup (rootless \
+             without a delegated cgroup), so berth cannot know every process; signal init, \
+             or send KILL"
+        );
+    }
     let target = target(&c, &cgroups, &topts);
     if target.init.is_none() && (!kill && !opts.all || cgroups.pids().is_empty()) {
         if opts.all {
@@ -125,7 +132,25 @@ pub fn stop(root: &Root, id: &str, grace: Duration, timeout: Duration) -> Result
     let topts = Options::new(grace + timeout);
     let started = Instant::now();
     let cgroups = c.cgroups()?;
-    let outcome = teardown::stop(target(&c, &cgroups, &topts), grace, &topts).map_err(kept)?;
+    if c.no_cgroup() {
+        // TERM to init, which takes its PID namespace along when it exits; KILL after `grace`.
+        if let Some(init) = c.init(topts.strategy) {
+            let _ = init.signal(libc::SIGTERM);
+            wait::wait_gone(vec![&init], (started + grace).min(topts.deadline));
+        }
+    }
+    let outcome = if c.no_cgroup() {
+        teardown::signal(
+            target(&c, &cgroups, &topts),
+            SIGKILL,
+            Scope::All,
+            true,
+            &topts,
+        )
+    } else {
+        teardown::stop(target(&c, &cgroups, &topts), grace, &topts)
+    }
+    .map_err(kept)?;
     finish_scope(c.unit(), &cgroups, &topts)?;
     debug_outcome("stop", &topts, &outcome, started);
     if c.state.status != ContainerStatus::Stopped {
@@ -220,6 +245,14 @@ impl Placement {
         Ok(Placement::of(cgroups_path.to_path_buf(), unit))
     }
 
+    /// No cgroup at all (a rootless container without one).
+    pub fn none() -> Placement {
+        Placement {
+            cgroup: PathBuf::new(),
+            unit: None,
+        }
+    }
+
     /// A scope unit's processes are in its cgroup; without one, in `cgroup_path`.
     fn of(cgroup_path: PathBuf, unit: Option<Unit>) -> Placement {
         let cgroup = unit.as_ref().map_or(cgroup_path, |u| u.cgroup.clone());
@@ -235,6 +268,7 @@ impl Placement {
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_slice::<Meta>(&t).map_err(|e| e.to_string()));
         let meta = match meta {
+            Ok(meta) if meta.no_cgroup => return Ok(Placement::none()),
             Ok(meta) => return Ok(Placement::of(meta.cgroup_path, meta.systemd)),
             Err(e) => e,
         };
@@ -260,7 +294,11 @@ impl Placement {
 /// and the state directory `dir`. For containers whose state cannot be read, and for failed
 /// creates.
 pub fn purge(dir: &Path, placement: &Placement, topts: &Options) -> Result<()> {
-    if let Ok(cgroups) = Cgroups::locate(&placement.cgroup) {
+    let cgroups = match placement.cgroup.as_os_str().is_empty() {
+        true => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        false => Cgroups::locate(&placement.cgroup),
+    };
+    if let Ok(cgroups) = cgroups {
         teardown::signal(
             Target::cgroups_only(&cgroups),
             SIGKILL,
@@ -277,6 +315,17 @@ pub fn purge(dir: &Path, placement: &Placement, topts: &Options) -> Result<()> {
             Err(e).with_context(|| format!("cannot remove state directory {}", dir.display()))
         }
         _ => Ok(()),
+    }
+}
+
+/// Kills `init` (a failed create's, in a PID namespace of its own; or a refused exec's
+/// process) and waits until it is gone, which, with its namespace, takes every other process of
+/// it along.
+pub fn kill_init(init: Option<i32>, topts: &Options) {
+    let use_pidfd = topts.strategy == Strategy::Pidfd;
+    if let Some(p) = init.and_then(|pid| Proc::open(pid, use_pidfd, None).ok().flatten()) {
+        let _ = p.signal(SIGKILL);
+        wait::wait_gone(vec![&p], topts.deadline);
     }
 }
 
@@ -306,7 +355,7 @@ fn finish_scope(unit: Option<&Unit>, cgroups: &Cgroups, topts: &Options) -> Resu
 /// forks of berth ("youki:[1:INTER]", "youki:[2:INIT]") keep berth's command line, outlive a
 /// SIGKILLed berth, and would create and join the container's cgroups after a delete had
 /// looked there.
-fn kill_interrupted_launch(root: &Root, id: &str, topts: &Options) -> Result<()> {
+pub fn kill_interrupted_launch(root: &Root, id: &str, topts: &Options) -> Result<()> {
     let root_arg = root.path.to_string_lossy().into_owned();
     let use_pidfd = topts.strategy == Strategy::Pidfd;
     loop {
@@ -348,7 +397,7 @@ fn launch_forks(id: &str, root: &str) -> Vec<i32> {
             let same_root = if has("--root") || args.iter().any(|a| a.starts_with(b"--root=")) {
                 has(root) || has(&root_flag)
             } else {
-                root == DEFAULT_ROOT
+                Path::new(root) == crate::rootless::default_root().0
             };
             has(id) && same_root
         })

@@ -22,6 +22,7 @@ mod prepare;
 mod reach;
 mod resources;
 mod rootfs;
+mod rootless;
 mod signal;
 mod systemd;
 mod teardown;
@@ -63,9 +64,9 @@ mod tests {
     disable_version_flag = true
 )]
 struct Cli {
-    /// Where container state lives
-    #[arg(long, default_value = container::DEFAULT_ROOT)]
-    root: PathBuf,
+    /// Where container state lives [default: /run/berth, or $XDG_RUNTIME_DIR/berth for a user]
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Append log lines (and every error) to this file
     #[arg(long)]
     log: Option<PathBuf>,
@@ -78,7 +79,7 @@ struct Cli {
     /// Manage cgroups through systemd
     #[arg(long)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility (auto, true, false)
+    /// Run without privileges: auto (when not root), true or false
     #[arg(long)]
     rootless: Option<String>,
     /// Accepted for runc compatibility; checkpoint and restore are not supported
@@ -150,11 +151,22 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(code);
     }
-    let ctx = Context {
-        root: Root::new(&cli.root),
-        systemd_cgroup: cli.systemd_cgroup,
-    };
     let id = command_id(&command);
+    let ctx = match context(&cli.root, cli.rootless.as_deref(), cli.systemd_cgroup) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            report_error(&e);
+            return ExitCode::from(1);
+        }
+    };
+    // Before any thread starts: joining a user namespace needs a single-threaded process.
+    if let Err(e) = rootless::enter(command.rootless_entry(&ctx)) {
+        report_error(&match &id {
+            Some(id) => e.context(id.clone()),
+            None => e,
+        });
+        return ExitCode::from(1);
+    }
     match panic::catch(|| command.run(&ctx)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
@@ -165,6 +177,30 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The global flags every command sees: runc's rules for `--rootless` and the default `--root`.
+fn context(
+    root: &Option<PathBuf>,
+    rootless: Option<&str>,
+    systemd_cgroup: bool,
+) -> anyhow::Result<Context> {
+    let rootless = rootless::decide(rootless, systemd_cgroup)?;
+    let root = match root {
+        Some(root) => root.clone(),
+        None => {
+            let (root, xdg) = rootless::default_root();
+            if xdg {
+                rootless::prepare_xdg_root(&root)?;
+            }
+            root
+        }
+    };
+    Ok(Context {
+        root: Root::new(&root),
+        systemd_cgroup,
+        rootless,
+    })
 }
 
 /// The container a command is about, to name it in its error.

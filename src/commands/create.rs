@@ -49,6 +49,7 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds as i32,
             systemd_cgroup: ctx.systemd_cgroup,
             foreground,
+            rootless: ctx.rootless,
         }
     }
 }

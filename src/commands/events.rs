@@ -22,6 +22,7 @@ pub struct Args {
 /// until the container stops; `--stats` prints the usage once.
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
     let c = Container::load_unlocked(&ctx.root, &args.id)?;
+    c.require_cgroup("report events")?;
     let mut out = std::io::stdout().lock();
     if args.stats {
         events::stats_once(&c, &mut out)?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use crate::container::Root;
+use crate::rootless;
 
 pub mod create;
 pub mod delete;
@@ -30,6 +31,8 @@ pub mod update;
 pub struct Context {
     pub root: Root,
     pub systemd_cgroup: bool,
+    /// `--rootless` after runc's rules (auto: not root).
+    pub rootless: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,6 +97,33 @@ impl Command {
             self,
             Command::Create(_) | Command::Run(_) | Command::Exec(_)
         )
+    }
+
+    /// What berth must do to itself before a rootless create or exec (see [`rootless::enter`]).
+    pub fn rootless_entry(&self, ctx: &Context) -> rootless::Enter {
+        if !ctx.rootless || nix::unistd::geteuid().is_root() {
+            return rootless::Enter::Nothing;
+        }
+        match self {
+            Command::Create(_) | Command::Run(_) if !rootless::cgroup_v2() => {
+                rootless::Enter::Create
+            }
+            Command::Exec(a) => {
+                match crate::container::Container::load_unlocked(&ctx.root, &a.id) {
+                    Ok(c) => match c.recorded_pid() {
+                        Some(init) if rootless::has_own_user_namespace(init) => {
+                            rootless::Enter::Exec {
+                                init,
+                                no_cgroup: c.no_cgroup(),
+                            }
+                        }
+                        _ => rootless::Enter::Nothing,
+                    },
+                    Err(_) => rootless::Enter::Nothing,
+                }
+            }
+            _ => rootless::Enter::Nothing,
+        }
     }
 
     pub fn run(self, ctx: &Context) -> anyhow::Result<i32> {

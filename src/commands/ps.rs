@@ -19,7 +19,12 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
     let c = Container::load_unlocked(&ctx.root, &args.id)?;
-    let pids: Vec<i32> = c.cgroups()?.pids().into_iter().collect();
+    let pids: Vec<i32> = match c.init_running().then(|| c.recorded_pid()).flatten() {
+        Some(init) if c.no_cgroup() => crate::rootless::pidns_members(init)
+            .with_context(|| format!("cannot list the processes of PID namespace of {init}"))?,
+        _ if c.no_cgroup() => Vec::new(),
+        _ => c.cgroups()?.pids().into_iter().collect(),
+    };
     match args.format.as_str() {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => print!("{}", table(&pids, &args.ps_args)?),

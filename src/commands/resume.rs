@@ -13,6 +13,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<i32> {
     let _lock = ctx.root.lock(&args.id)?;
     let c = Container::load(&ctx.root, &args.id)?;
+    c.require_cgroup("resume")?;
     if c.status() != Status::Paused {
         bail!("container not paused");
     }

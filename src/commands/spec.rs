@@ -91,27 +91,80 @@ fn default_spec() -> Value {
     })
 }
 
-/// runc's rootless changes: a user namespace mapping the caller to root, no network
-/// namespace, sysfs bind-mounted, no cgroup mount, devpts without gid=5.
+/// runc's rootless changes (runc 1.1's `specconv.ToRootless`): a user namespace mapping the
+/// caller to root, no network namespace, sysfs bind-mounted, no `uid=`/`gid=` mount options,
+/// no resources (a user has no cgroup to set them in unless one is delegated).
 fn make_rootless(spec: &mut Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let linux = &mut spec["linux"];
-    linux["resources"] = json!({});
-    linux["namespaces"] = json!([
-        { "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }, { "type": "user" }
-    ]);
+    if let Some(linux) = linux.as_object_mut() {
+        linux.remove("resources");
+    }
+    let mut namespaces: Vec<Value> = linux["namespaces"]
+        .as_array()
+        .map(|ns| {
+            ns.iter()
+                .filter(|n| n["type"] != "network" && n["type"] != "user")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    namespaces.push(json!({ "type": "user" }));
+    linux["namespaces"] = Value::Array(namespaces);
     linux["uidMappings"] = json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
     linux["gidMappings"] = json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);
     if let Some(mounts) = spec["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
-            if m["type"] == "sysfs" {
+            if m["destination"] == "/sys" {
                 *m = json!({ "destination": "/sys", "type": "none", "source": "/sys",
                              "options": ["rbind", "nosuid", "noexec", "nodev", "ro"] });
             } else if let Some(opts) = m["options"].as_array_mut() {
-                opts.retain(|o| o != "gid=5");
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|o| o.starts_with("gid=") || o.starts_with("uid="))
+                });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_spec_is_runcs() {
+        let mut spec = default_spec();
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "cgroup" }));
+        make_rootless(&mut spec);
+        let types: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["pid", "ipc", "uts", "mount", "cgroup", "user"]);
+        assert!(spec["linux"].get("resources").is_none());
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(spec["linux"]["uidMappings"][0]["hostID"], uid);
+        let mounts = spec["mounts"].as_array().unwrap();
+        let sys = mounts.iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert_eq!(sys["type"], "none");
+        assert_eq!(sys["options"][0], "rbind");
+        // runc keeps the cgroup mount, and drops gid= from devpts.
+        assert!(mounts.iter().any(|m| m["type"] == "cgroup"));
+        let pts = mounts
+            .iter()
+            .find(|m| m["destination"] == "/dev/pts")
+            .unwrap();
+        assert!(!pts["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "gid=5"));
     }
 }

@@ -78,6 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<i32> {
     };
     let _lock = ctx.root.lock(&args.id)?;
     let c = Container::load(&ctx.root, &args.id)?;
+    c.require_cgroup("update")?;
     if c.status() == Status::Stopped {
         bail!("container not running");
     }

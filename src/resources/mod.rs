@@ -282,6 +282,13 @@ pub fn complete_create(cgroup_path: &Path, resources: &LinuxResources) -> Result
 /// Writes `resources` into the cgroup of a scope unit (libcontainer's systemd driver sets them
 /// only as unit properties).
 pub fn write_scope_cgroup(unit: &Unit, resources: &LinuxResources) -> Result<()> {
+    // runc reads a pids limit of 0 as no limit at all (rootless podman sends one); libcgroups
+    // would write "max" to a pids.max that a cgroup without the pids controller lacks.
+    let mut resources = resources.clone();
+    if resources.pids().as_ref().is_some_and(|p| p.limit() == 0) {
+        resources.set_pids(None);
+    }
+    let resources = &resources;
     let manager = libcgroups::v2::manager::Manager::new(
         Path::new(libcgroups::common::DEFAULT_CGROUP_ROOT).to_path_buf(),
         unit.cgroup.clone(),

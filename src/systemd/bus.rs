@@ -5,6 +5,7 @@
 //! `ActiveState` (a unit that failed is reset so that it does not linger). Every wait has a
 //! deadline.
 
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,7 +22,8 @@ const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
-/// A connection to the system instance of systemd.
+/// A connection to systemd: the system instance, or for a user (rootless) the user's own
+/// instance (`user@UID.service`) on the session bus.
 pub struct Systemd {
     conn: Connection,
     // Declared last: dropped after the connection.
@@ -29,12 +31,24 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    /// Connects to the system bus; every call then fails after `timeout` without an answer.
+    /// Connects to the system bus (as root; as a user, to the user's instance on the session
+    /// bus, as libcgroups' driver does); every call then fails after `timeout` without an answer.
     pub fn connect(timeout: Duration) -> Result<Systemd> {
         let signals = SignalsBlocked::new()?;
-        let conn = zbus::blocking::connection::Builder::system()
+        let user = !crate::rootless::true_root();
+        let builder = if user {
+            // Inside a user namespace (rootless podman's) the bus sees the outer uid.
+            zbus::blocking::connection::Builder::session()
+                .map(|b| b.user_id(crate::rootless::outer_uid()))
+        } else {
+            zbus::blocking::connection::Builder::system()
+        };
+        let conn = builder
             .and_then(|b| b.method_timeout(timeout).build())
-            .context("cannot connect to systemd over D-Bus")?;
+            .with_context(|| match user {
+                true => "cannot connect to the user's systemd over D-Bus (its session bus)",
+                false => "cannot connect to systemd over D-Bus",
+            })?;
         Ok(Systemd {
             conn,
             _signals: signals,
@@ -47,6 +61,29 @@ impl Systemd {
     {
         self.conn
             .call_method(Some(DEST), PATH, Some(MANAGER), method, body)
+    }
+
+    /// The manager's own cgroup (`ControlGroup`): `/` for the system instance,
+    /// `/user.slice/user-UID.slice/user@UID.service` for a user's. Its units' cgroups are below.
+    pub fn control_group(&self) -> Result<PathBuf> {
+        let reply = self
+            .conn
+            .call_method(
+                Some(DEST),
+                PATH,
+                Some("org.freedesktop.DBus.Properties"),
+                "Get",
+                &(MANAGER, "ControlGroup"),
+            )
+            .context("cannot ask systemd for its cgroup")?;
+        let value: OwnedValue = reply
+            .body()
+            .deserialize()
+            .context("cannot read systemd's cgroup")?;
+        let text: String = value
+            .try_into()
+            .map_err(|e| anyhow!("cannot read systemd's cgroup: {e}"))?;
+        Ok(PathBuf::from(if text.is_empty() { "/" } else { &text }))
     }
 
     /// Sets the unit's `Description` (libcontainer calls every unit a "youki container").

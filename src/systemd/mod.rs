@@ -74,7 +74,23 @@ pub fn in_use(systemd_cgroup: bool, cgroups_path: &Path) -> Result<Option<Unit>>
     if !systemd_cgroup || !host_is_systemd_v2() {
         return Ok(None);
     }
-    Unit::parse(cgroups_path)
+    if crate::rootless::true_root() {
+        return Unit::parse(cgroups_path);
+    }
+    // A user's containers are units of the user's own systemd: libcgroups' driver puts them
+    // in `user.slice` (unless the path names a slice) below that manager's cgroup.
+    let text = cgroups_path.to_string_lossy();
+    let path = match text.split(':').collect::<Vec<_>>()[..] {
+        [prefix, name] => PathBuf::from(format!("user.slice:{prefix}:{name}")),
+        ["", prefix, name] => PathBuf::from(format!("user.slice:{prefix}:{name}")),
+        _ => cgroups_path.to_path_buf(),
+    };
+    let Some(mut unit) = Unit::parse(&path)? else {
+        return Ok(None);
+    };
+    let root = Systemd::connect(std::time::Duration::from_secs(10))?.control_group()?;
+    unit.cgroup = root.join(unit.cgroup.strip_prefix("/").unwrap_or(&unit.cgroup));
+    Ok(Some(unit))
 }
 
 /// The scope unit whose cgroup is `cgroup` (an absolute path found by its name, for a

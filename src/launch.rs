@@ -31,6 +31,7 @@ use crate::prepare::{self, ExecView, PreparedBundle};
 use crate::reach::Reach;
 use crate::resources;
 use crate::rootfs;
+use crate::seccomp;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -105,6 +106,7 @@ fn create_with(
         .or(opts.console_socket.clone());
     let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
     check_existing_cgroup(&existing)?;
+    seccomp::check_agent(&spec)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
@@ -411,6 +413,8 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let mut process = exec_process(&c, opts)?;
     prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
+    // libcontainer's exec loads no seccomp filter: berth does (see `seccomp`).
+    let filter = seccomp::plan(&c, &mut process)?;
     if !opts.detach {
         signal::catch_early();
     }
@@ -456,25 +460,32 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         Some(_) => Ok(Joined::default()),
     };
     let built = joined.and_then(|joined| {
-        let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(view.root())
-            .and_then(|b| b.with_pid_file(gate.as_ref()))
-            .and_then(|b| {
-                b.with_console_socket(console_path.as_ref())
-                    .with_preserved_fds(opts.preserve_fds)
-                    .as_tenant()
-                    .with_process(Some(&process_path))
-                    .with_detach(opts.detach || console_path.is_some())
-                    .with_sub_cgroup(
-                        sub_cgroup
-                            .as_ref()
-                            .map(|p| p.to_string_lossy().into_owned()),
-                    )
-                    .with_ignore_paused(opts.ignore_paused)
-                    .build()
-            });
+        let build = || {
+            let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+                .with_root_path(view.root())?
+                .with_pid_file(gate.as_ref())?
+                .with_console_socket(console_path.as_ref())
+                .with_preserved_fds(opts.preserve_fds);
+            if let Some(filter) = &filter {
+                b = b.with_executor(filter.executor());
+            }
+            Ok(b.as_tenant()
+                .with_process(Some(&process_path))
+                .with_detach(opts.detach || console_path.is_some())
+                .with_sub_cgroup(
+                    sub_cgroup
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                )
+                .with_ignore_paused(opts.ignore_paused)
+                .build()?)
+        };
+        let built = match &filter {
+            Some(filter) => filter.around(build),
+            None => build(),
+        };
         drop(joined);
-        Ok(built?)
+        built
     });
     drop(view);
     drop(grace);

@@ -22,6 +22,7 @@ mod prepare;
 mod reach;
 mod resources;
 mod rootfs;
+mod seccomp;
 mod signal;
 mod systemd;
 mod teardown;

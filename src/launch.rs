@@ -21,6 +21,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
+use crate::devices;
 use crate::finish;
 use crate::fsutil::write_atomic;
 use crate::hooks::{self, When};
@@ -154,6 +155,8 @@ fn create_with(
                 }),
         };
         Container::save_meta(&dir, &meta)?;
+        // Device rules on cgroup v2, which libcontainer leaves out (see `devices`).
+        devices::limit_create(&placement.cgroup, &spec)?;
         if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
             resources::complete_create(&placement.cgroup, r)?;
         }

@@ -6,6 +6,7 @@
 mod attach;
 mod commands;
 mod container;
+mod devices;
 mod events;
 mod exe;
 mod fds;

@@ -258,10 +258,10 @@ fn cgroup_v2_only() -> bool {
         };
         match right.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["cgroup2", ..] => v2 = true,
-            ["cgroup", _, opts, ..] => {
-                if opts.split(',').any(|o| controllers.iter().any(|c| c == o)) {
-                    return false;
-                }
+            ["cgroup", _, opts, ..]
+                if opts.split(',').any(|o| controllers.iter().any(|c| c == o)) =>
+            {
+                return false;
             }
             _ => {}
         }

@@ -340,7 +340,9 @@ pub fn program(policy: &Policy) -> Vec<Insn> {
 /// `start` (runc sets the device rules at the same point): on cgroup v2, attaches the program
 /// for `spec`'s rules. On cgroup v1 libcgroups' devices controller has set them.
 pub fn limit_create(cgroup_path: &Path, spec: &Spec) -> Result<()> {
+    let started = std::time::Instant::now();
     let cgroups = Cgroups::locate(cgroup_path).context("cannot find the container's cgroups")?;
+    tracing::debug!("device filter: cgroups located in {:?}", started.elapsed());
     limit(&cgroups, spec)
 }
 
@@ -370,10 +372,21 @@ fn limit(cgroups: &Cgroups, spec: &Spec) -> Result<()> {
     let Some(dir) = resources::v2_dir(cgroups) else {
         return Ok(());
     };
+    let started = std::time::Instant::now();
     let rules = rules(spec)?;
     let policy = Policy::of(&rules)?;
-    match attach(dir, &program(&policy)) {
-        Ok(()) => Ok(()),
+    let insns = program(&policy);
+    match attach(dir, &insns) {
+        Ok(()) => {
+            tracing::debug!(
+                "device filter: {} rules, {} instructions, attached to {} in {:?}",
+                rules.len(),
+                insns.len(),
+                dir.display(),
+                started.elapsed()
+            );
+            Ok(())
+        }
         Err(e) if may_go_without(&rules) => {
             tracing::warn!("device rules not enforced: {e:#}");
             Ok(())

@@ -9,6 +9,7 @@
 
 mod common;
 mod compat;
+mod confine;
 mod errors;
 mod fuzz;
 mod hardening;

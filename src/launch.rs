@@ -21,6 +21,7 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
+use crate::devices;
 use crate::finish;
 use crate::fsutil::write_atomic;
 use crate::hooks::{self, When};
@@ -32,6 +33,7 @@ use crate::reach::Reach;
 use crate::resources;
 use crate::rootfs;
 use crate::rootless;
+use crate::seccomp;
 use crate::signal;
 use crate::systemd::Systemd;
 use crate::teardown::process::Stat;
@@ -185,6 +187,7 @@ fn create_with(
         let existing = Cgroups::locate(&placement.cgroup).context("invalid cgroupsPath")?;
         check_existing_cgroup(&existing)?;
     }
+    seccomp::check_agent(&spec)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
@@ -241,6 +244,10 @@ fn create_with(
             no_cgroup,
         };
         Container::save_meta(&dir, &meta)?;
+        // Device rules on cgroup v2, which libcontainer leaves out (see `devices`).
+        if !no_cgroup {
+            devices::limit_create(&placement.cgroup, &spec)?;
+        }
         if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
             if !no_cgroup {
                 resources::complete_create(&placement.cgroup, r)?;
@@ -523,6 +530,8 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let mut process = exec_process(&c, opts)?;
     prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
+    // libcontainer's exec loads no seccomp filter: berth does (see `seccomp`).
+    let filter = seccomp::plan(&c, &mut process)?;
     if !opts.detach {
         signal::catch_early();
     }
@@ -569,25 +578,32 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         Some(_) => Ok(Joined::default()),
     };
     let built = joined.and_then(|joined| {
-        let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(view.root())
-            .and_then(|b| b.with_pid_file(gate.as_ref()))
-            .and_then(|b| {
-                b.with_console_socket(console_path.as_ref())
-                    .with_preserved_fds(opts.preserve_fds)
-                    .as_tenant()
-                    .with_process(Some(&process_path))
-                    .with_detach(opts.detach || console_path.is_some())
-                    .with_sub_cgroup(
-                        sub_cgroup
-                            .as_ref()
-                            .map(|p| p.to_string_lossy().into_owned()),
-                    )
-                    .with_ignore_paused(opts.ignore_paused)
-                    .build()
-            });
+        let build = || {
+            let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
+                .with_root_path(view.root())?
+                .with_pid_file(gate.as_ref())?
+                .with_console_socket(console_path.as_ref())
+                .with_preserved_fds(opts.preserve_fds);
+            if let Some(filter) = &filter {
+                b = b.with_executor(filter.executor());
+            }
+            Ok(b.as_tenant()
+                .with_process(Some(&process_path))
+                .with_detach(opts.detach || console_path.is_some())
+                .with_sub_cgroup(
+                    sub_cgroup
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                )
+                .with_ignore_paused(opts.ignore_paused)
+                .build()?)
+        };
+        let built = match &filter {
+            Some(filter) => filter.around(build),
+            None => build(),
+        };
         drop(joined);
-        Ok(built?)
+        built
     });
     drop(view);
     drop(grace);

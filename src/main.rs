@@ -6,6 +6,7 @@
 mod attach;
 mod commands;
 mod container;
+mod devices;
 mod events;
 mod exe;
 mod fds;
@@ -23,6 +24,7 @@ mod reach;
 mod resources;
 mod rootfs;
 mod rootless;
+mod seccomp;
 mod signal;
 mod systemd;
 mod teardown;

@@ -99,7 +99,7 @@ fn device_access_as_runc_reads_it(mut resources: LinuxResources) -> LinuxResourc
 /// runtime spec) read `value` as the mask and `valueTwo` as the value to compare with;
 /// libcontainer hands libseccomp `valueTwo` as the mask. Swapped, libcontainer's reading gives
 /// runc's.
-fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
+pub fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
     let Some(mut syscalls) = seccomp.syscalls().clone() else {
         return seccomp;
     };
@@ -254,6 +254,12 @@ fn remove_tmp_if_empty(dir: &Path) {
     if let Some(tmp) = dir.parent() {
         let _ = fs::remove_dir(tmp);
     }
+}
+
+/// The config.json of the prepared bundle installed in container `c`'s state directory (see
+/// [`PreparedBundle::install`]); a container made by an older berth has none.
+pub fn installed_config(c: &Container) -> PathBuf {
+    c.dir.join(INSTALLED).join("config.json")
 }
 
 /// A state root of exec's own, holding a copy of the container's `state.json` for libcontainer

@@ -184,8 +184,9 @@ fn drop_unset(v: &mut Value) {
     }
 }
 
-/// Changes a running (or paused) container's limits. Device rules are never touched (runc's
-/// `update` cannot change them either), nor is anything `update` was not given.
+/// Changes a running (or paused) container's limits. Device rules are not changed (runc's
+/// `update` cannot change them either), nor is anything `update` was not given; on cgroup v2
+/// their program is attached anew, as runc's update does (see `devices`).
 pub fn update(c: &Container, update: &Update) -> Result<()> {
     if update.memory.kernel != 0 || update.memory.kernel_tcp != 0 {
         tracing::warn!("kernel memory limits are obsolete: ignored");
@@ -201,7 +202,8 @@ pub fn update(c: &Container, update: &Update) -> Result<()> {
             .apply(&options(&resources))
             .with_context(|| format!("cannot set the properties of {}", unit.name))?;
     }
-    apply(&c.cgroups()?, update)
+    apply(&c.cgroups()?, update)?;
+    crate::devices::limit_update(c)
 }
 
 /// Writes `update` into the container's cgroup files.

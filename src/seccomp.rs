@@ -1,0 +1,424 @@
+//! The container's seccomp filter for the processes `exec` starts.
+//!
+//! libcontainer 0.7's tenant builder (its `exec`) rebuilds `linux` of the config it hands the new
+//! process from scratch, keeping only the namespaces, `cgroupsPath`, `personality` and
+//! `timeOffsets`: `linux.seccomp` is dropped, and its init code, which loads the filter from that
+//! config, loads none. (Its seccomp-agent hand-over would fail too: for exec it has no container
+//! state to describe.) So berth loads the filter itself, in the exec'd process, through the
+//! executor libcontainer calls last, just before `execve` ([`FilterExecutor`]):
+//!
+//! - with `noNewPrivileges: true`, libcontainer has set no_new_privs; loading the filter needs no
+//!   privilege, and this is the moment runc loads it too (as close to `execve` as possible);
+//! - without no_new_privs, the kernel wants `CAP_SYS_ADMIN` to load a filter, and libcontainer has
+//!   dropped the capabilities by then. runc loads the filter before it drops them. berth lends
+//!   the process `CAP_SYS_ADMIN` (effective and permitted only, not bounding, inheritable or
+//!   ambient) in the process it hands libcontainer, loads the filter and then drops the lent
+//!   capability, so the process execs with exactly the capabilities it asked for. As with
+//!   runc's order, the filter then sees a few syscalls of the runtime's (`capget`, `capset`).
+//!
+//! With `SCMP_ACT_NOTIFY` rules the filter's listener goes to the seccomp agent
+//! (`linux.seccomp.listenerPath`) as runc sends it: the process writes the listener's number to
+//! berth ([`AgentRelay`]) and waits; berth takes the descriptor with `pidfd_getfd`, sends it
+//! with the container's state to the agent, and answers. The process uses only `write`, `read`
+//! and `close` for this, which a profile cannot make wait for the agent (`write` may not be a
+//! notify rule).
+
+use std::fs;
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::Barrier;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use libcontainer::oci_spec::runtime::{
+    Capability, ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, Process, Spec,
+    StateBuilder, SECCOMP_FD_NAME,
+};
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{
+    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
+use nix::sys::socket::{
+    self, recvmsg, setsockopt, sockopt, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, UnixCredentials,
+};
+
+use crate::container::Container;
+
+/// The longest answer berth writes to the exec'd process (an error line).
+const ANSWER_MAX: usize = 1024;
+
+/// The container's filter and how the exec'd process gets it; `None` when the container has no
+/// filter. Lends `process` `CAP_SYS_ADMIN` where it needs it (see the module's documentation).
+pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> {
+    let Some(seccomp) = container_filter(c)? else {
+        return Ok(None);
+    };
+    let lent = if process.no_new_privileges() == Some(true) {
+        Lent::default()
+    } else {
+        lend_sys_admin(process)
+    };
+    let relay = if libcontainer::seccomp::is_notify(&seccomp) {
+        Some(AgentRelay::new(c, &seccomp)?)
+    } else {
+        None
+    };
+    Ok(Some(ExecFilter {
+        executor: FilterExecutor {
+            seccomp,
+            lent,
+            relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+        },
+        relay,
+    }))
+}
+
+/// Before `create`: a config whose filter notifies an agent names a socket that is there.
+/// libcontainer connects to the agent only once init has loaded the filter, and then reports
+/// "failed seccomp listener" with no cause; runc's words say what is wrong.
+pub fn check_agent(spec: &Spec) -> Result<()> {
+    let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(());
+    };
+    if !libcontainer::seccomp::is_notify(seccomp) {
+        return Ok(());
+    }
+    let path = seccomp
+        .listener_path()
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| anyhow!("linux.seccomp: listenerPath is not set"))?;
+    let unreachable = |cause: String| {
+        anyhow!(
+            "failed to connect with seccomp agent specified in the seccomp profile: {}: {cause}",
+            path.display()
+        )
+    };
+    let meta = fs::metadata(path).map_err(|e| unreachable(e.to_string()))?;
+    if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+        return Err(unreachable("not a socket".into()));
+    }
+    Ok(())
+}
+
+/// The filter as libcontainer loads it for the container's init: from the config berth
+/// prepared (see `prepare`), or the bundle's own, read as runc reads it, for a container made
+/// before berth prepared one.
+fn container_filter(c: &Container) -> Result<Option<LinuxSeccomp>> {
+    let prepared = crate::prepare::installed_config(c);
+    let (path, as_given) = if prepared.exists() {
+        (prepared, false)
+    } else {
+        (c.state.bundle.join("config.json"), true)
+    };
+    let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let spec: Spec = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("{} is not a valid OCI config: {e}", path.display()))?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    Ok(match seccomp {
+        Some(s) if as_given => Some(crate::prepare::seccomp_as_runc_reads_it(s)),
+        other => other,
+    })
+}
+
+/// Which of the process's capability sets berth added `CAP_SYS_ADMIN` to.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lent {
+    effective: bool,
+    permitted: bool,
+}
+
+/// Adds `CAP_SYS_ADMIN` to the effective and permitted sets the process asks for, where they
+/// are given and lack it (a missing set is one libcontainer leaves as it is: root's, which has
+/// it).
+fn lend_sys_admin(process: &mut Process) -> Lent {
+    let Some(mut caps) = process.capabilities().clone() else {
+        return Lent::default();
+    };
+    let mut lent = Lent::default();
+    if let Some(mut set) = caps.effective().clone() {
+        lent.effective = set.insert(Capability::SysAdmin);
+        caps.set_effective(Some(set));
+    }
+    if let Some(mut set) = caps.permitted().clone() {
+        lent.permitted = set.insert(Capability::SysAdmin);
+        caps.set_permitted(Some(set));
+    }
+    process.set_capabilities(Some(caps));
+    lent
+}
+
+/// The exec'd process's filter: the executor to hand libcontainer, and berth's side of the
+/// hand-over to the seccomp agent.
+pub struct ExecFilter {
+    executor: FilterExecutor,
+    relay: Option<AgentRelay>,
+}
+
+impl ExecFilter {
+    /// The executor for libcontainer's builder.
+    pub fn executor(&self) -> FilterExecutor {
+        self.executor.clone()
+    }
+
+    /// Runs `build` (libcontainer's exec, which returns once the process has exec'd or failed)
+    /// while berth answers the process's hand-over, if any. A failure of the hand-over is the
+    /// cause of the build's failure, and is returned in its place.
+    pub fn around<T>(&self, build: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Some(relay) = &self.relay else {
+            return build();
+        };
+        relay.around(build)
+    }
+}
+
+/// libcontainer's default executor, with the container's filter loaded first.
+#[derive(Clone)]
+pub struct FilterExecutor {
+    seccomp: LinuxSeccomp,
+    lent: Lent,
+    /// The process's end of the socket to berth, for the agent's descriptor.
+    relay: Option<RawFd>,
+}
+
+impl FilterExecutor {
+    /// In the exec'd process, after libcontainer has set the user, capabilities and
+    /// no_new_privs: loads the filter, hands its listener over, gives back what was lent.
+    fn load(&self) -> std::result::Result<(), String> {
+        let listener = libcontainer::seccomp::initialize_seccomp(&self.seccomp)
+            .map_err(|e| format!("cannot load the container's seccomp filter: {e}"))?;
+        if let Some(fd) = listener {
+            // SAFETY: the filter's listener was just made for this process and is owned here.
+            let listener = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let handed = match self.relay {
+                Some(relay) => hand_over(relay, listener.as_raw_fd()),
+                None => Err("the seccomp agent's descriptor has nowhere to go".to_string()),
+            };
+            drop(listener);
+            handed?;
+        }
+        if self.lent.effective {
+            caps::drop(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_SYS_ADMIN,
+            )
+            .map_err(|e| format!("cannot drop CAP_SYS_ADMIN after loading seccomp: {e}"))?;
+        }
+        if self.lent.permitted {
+            caps::drop(
+                None,
+                caps::CapSet::Permitted,
+                caps::Capability::CAP_SYS_ADMIN,
+            )
+            .map_err(|e| format!("cannot drop CAP_SYS_ADMIN after loading seccomp: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// In the exec'd process: tells berth the listener's number and waits for its answer.
+fn hand_over(relay: RawFd, listener: RawFd) -> std::result::Result<(), String> {
+    // SAFETY: `relay` is the process's end of berth's socket pair, open in this process (a
+    // copy of berth's descriptor table) until it execs; it is borrowed for these two calls.
+    let relay = unsafe { std::os::fd::BorrowedFd::borrow_raw(relay) };
+    let number = listener.to_ne_bytes();
+    let sent = nix::unistd::write(relay, &number)
+        .map_err(|e| format!("cannot hand the seccomp listener to berth: {e}"))?;
+    if sent != number.len() {
+        return Err("cannot hand the seccomp listener to berth: short write".into());
+    }
+    let mut answer = [0u8; ANSWER_MAX];
+    let n = nix::unistd::read(relay.as_raw_fd(), &mut answer)
+        .map_err(|e| format!("no answer from berth about the seccomp agent: {e}"))?;
+    match &answer[..n] {
+        [0] => Ok(()),
+        [] => Err("no answer from berth about the seccomp agent".into()),
+        text => Err(String::from_utf8_lossy(text).into_owned()),
+    }
+}
+
+impl Executor for FilterExecutor {
+    fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        self.load().map_err(ExecutorError::Other)?;
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+
+    fn setup_envs(
+        &self,
+        envs: std::collections::HashMap<String, String>,
+    ) -> std::result::Result<(), ExecutorSetEnvsError> {
+        DefaultExecutor {}.setup_envs(envs)
+    }
+}
+
+/// Shuts a socket down on drop: a thread reading it wakes up.
+struct ShutDown<'a>(std::os::fd::BorrowedFd<'a>);
+
+impl Drop for ShutDown<'_> {
+    fn drop(&mut self) {
+        let _ = socket::shutdown(self.0.as_raw_fd(), socket::Shutdown::Both);
+    }
+}
+
+/// berth's side of the hand-over to the seccomp agent: a socket pair whose one end the exec'd
+/// process inherits, and what the agent is told.
+struct AgentRelay {
+    ours: OwnedFd,
+    theirs: OwnedFd,
+    listener_path: String,
+    metadata: String,
+    state: libcontainer::oci_spec::runtime::State,
+}
+
+impl AgentRelay {
+    fn new(c: &Container, seccomp: &LinuxSeccomp) -> Result<AgentRelay> {
+        let (ours, theirs) = socket::socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .context("cannot make the seccomp agent's socket pair")?;
+        // The kernel attaches the sender's pid (as berth's pid namespace sees it) to what the
+        // process writes.
+        setsockopt(&ours, sockopt::PassCred, &true).context("cannot set SO_PASSCRED")?;
+        let state = StateBuilder::default()
+            .version(libcontainer::oci_spec::runtime::VERSION)
+            .id(c.id.clone())
+            .status(ContainerState::Running)
+            .pid(c.state.pid.unwrap_or(0))
+            .bundle(c.state.bundle.clone())
+            .annotations(c.state.annotations.clone().unwrap_or_default())
+            .build()
+            .context("cannot describe the container for the seccomp agent")?;
+        Ok(AgentRelay {
+            ours,
+            theirs,
+            listener_path: seccomp
+                .listener_path()
+                .as_ref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            metadata: seccomp.listener_metadata().clone().unwrap_or_default(),
+            state,
+        })
+    }
+
+    fn around<T>(&self, build: impl FnOnce() -> Result<T>) -> Result<T> {
+        let ready = Barrier::new(2);
+        std::thread::scope(|s| {
+            let answering = s.spawn(|| self.answer(&ready));
+            // Whatever build does (a panic included), the answering thread ends with it.
+            let _done = ShutDown(self.ours.as_fd());
+            // libcontainer forks from this thread: the other one must be blocked in the kernel,
+            // holding no lock a fork would copy held, before it does.
+            ready.wait();
+            let built = build();
+            // The process has exec'd or is gone: nothing more comes.
+            drop(_done);
+            let handed = answering
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the seccomp agent relay panicked")));
+            match (built, handed) {
+                (_, Err(e)) => Err(e),
+                (built, Ok(())) => built,
+            }
+        })
+    }
+
+    /// Waits for the process's listener, sends it to the agent and answers the process.
+    fn answer(&self, ready: &Barrier) -> Result<()> {
+        let mut number = [0u8; 4];
+        let mut cmsg = nix::cmsg_space!(UnixCredentials);
+        ready.wait();
+        let (len, pid) = {
+            let mut iov = [IoSliceMut::new(&mut number)];
+            let msg = recvmsg::<()>(
+                self.ours.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .context("cannot read the exec'd process's seccomp listener")?;
+            let pid = msg
+                .cmsgs()
+                .ok()
+                .into_iter()
+                .flatten()
+                .find_map(|m| match m {
+                    ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+                    _ => None,
+                });
+            (msg.bytes, pid)
+        };
+        if len == 0 {
+            // The process never got so far (libcontainer reports why), or berth shut down.
+            return Ok(());
+        }
+        let result = match pid {
+            Some(pid) if len == number.len() => self.deliver(pid, i32::from_ne_bytes(number)),
+            _ => Err(anyhow!(
+                "the exec'd process sent a malformed seccomp hand-over"
+            )),
+        };
+        let answer = match &result {
+            Ok(()) => vec![0u8],
+            Err(e) => {
+                let mut line = crate::one_line(e).into_bytes();
+                line.truncate(ANSWER_MAX);
+                line
+            }
+        };
+        let _ = nix::unistd::write(&self.ours, &answer);
+        result
+    }
+
+    /// Takes the listener `fd` of process `pid` and sends it with the container's state to the
+    /// agent, in runc's words when the agent cannot be reached.
+    fn deliver(&self, pid: i32, fd: RawFd) -> Result<()> {
+        if self.listener_path.is_empty() {
+            bail!("listenerPath is not set");
+        }
+        let pidfd = rustix::process::Pid::from_raw(pid)
+            .ok_or_else(|| anyhow!("the exec'd process has no pid"))
+            .and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                    .with_context(|| format!("cannot open process {pid}"))
+            })?;
+        let listener =
+            rustix::process::pidfd_getfd(&pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+                .with_context(|| format!("cannot take the seccomp listener of process {pid}"))?;
+        let agent = UnixStream::connect(Path::new(&self.listener_path)).with_context(|| {
+            format!(
+                "failed to connect with seccomp agent specified in the seccomp profile: {}",
+                self.listener_path
+            )
+        })?;
+        let described = ContainerProcessStateBuilder::default()
+            .version(libcontainer::oci_spec::runtime::VERSION)
+            .fds(vec![SECCOMP_FD_NAME.to_string()])
+            .pid(pid)
+            .metadata(self.metadata.clone())
+            .state(self.state.clone())
+            .build()
+            .context("cannot describe the process for the seccomp agent")?;
+        let text = serde_json::to_vec(&described)?;
+        let fds = [listener.as_fd().as_raw_fd()];
+        socket::sendmsg::<()>(
+            agent.as_raw_fd(),
+            &[std::io::IoSlice::new(&text)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .with_context(|| format!("cannot send seccomp fd to {}", self.listener_path))?;
+        Ok(())
+    }
+}

@@ -16,3 +16,16 @@ load helpers
 	}
 	[ "$output" = "from a pipe" ]
 }
+
+@test "run with a terminal: the relayed output has no carriage returns (ONLCR off, as runc)" {
+	new_id
+	cfg '.process.terminal = true'
+	set_script 'echo one; echo two'
+	status=0
+	rt run --bundle "$BUNDLE" "$ID" </dev/null >"$BT_DIR/out" 2>"$BT_DIR/err" || status=$?
+	[ "$status" -eq 0 ] || {
+		echo "run failed ($status): $(cat "$BT_DIR/err")" >&2
+		return 1
+	}
+	[ "$(od -An -c "$BT_DIR/out" | tr -s ' ')" = " o n e \n t w o \n" ]
+}

@@ -29,3 +29,56 @@ load helpers
 	}
 	[ "$(od -An -c "$BT_DIR/out" | tr -s ' ')" = " o n e \n t w o \n" ]
 }
+
+@test "run: a program whose execve fails after start is reported in runc's one line" {
+	new_id
+	printf '#!/no/such/interpreter\necho never\n' >"$SHARED/run.sh"
+	chmod +x "$SHARED/run.sh"
+	set_args /tmp/run.sh
+	rt_quiet run --bundle "$BUNDLE" "$ID"
+	[ "$status" -ne 0 ]
+	[ "$stderr" = "exec /tmp/run.sh: no such file or directory" ]
+}
+
+@test "exec: a program whose execve fails is reported in runc's one line" {
+	new_id
+	printf '#!/no/such/interpreter\necho never\n' >"$SHARED/run.sh"
+	chmod +x "$SHARED/run.sh"
+	run_detached "$ID"
+	rt_quiet exec "$ID" /tmp/run.sh
+	[ "$status" -ne 0 ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == *"exec /tmp/run.sh: no such file or directory" ]]
+}
+
+@test "HOME is / for a user without a passwd entry (run and exec --user)" {
+	new_id
+	cfg '.process.user.uid = 4242 | .process.env |= map(select(startswith("HOME=") | not))'
+	set_script 'echo "HOME=$HOME"'
+	must run --bundle "$BUNDLE" "$ID"
+	[ "$output" = "HOME=/" ]
+	new_id b
+	set_args sleep 1000
+	cfg '.process.user.uid = 0'
+	run_detached "$ID"
+	must exec --user 4242 "$ID" sh -c 'echo "HOME=$HOME"'
+	[ "$output" = "HOME=/" ]
+	must exec "$ID" sh -c 'echo "HOME=$HOME"'
+	[ "$output" = "HOME=/root" ]
+}
+
+@test "a program only its owner may execute runs as another user with CAP_DAC_OVERRIDE" {
+	new_id
+	printf '#!/bin/sh\necho ran\n' >"$SHARED/owner-only"
+	chown 0:0 "$SHARED/owner-only"
+	chmod 0744 "$SHARED/owner-only"
+	cfg '.process.user.uid = 1000 | .process.user.gid = 100'
+	set_args /tmp/owner-only
+	rt_quiet run --bundle "$BUNDLE" "$ID"
+	[ "$status" -ne 0 ]
+	[ "$output" != "ran" ]
+	cfg '.process.capabilities |= with_entries(.value += ["CAP_DAC_OVERRIDE"])'
+	new_id b
+	must run --bundle "$BUNDLE" "$ID"
+	[ "$output" = "ran" ]
+}

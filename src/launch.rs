@@ -37,6 +37,7 @@ use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket, TtySetup};
 use crate::validate;
+use crate::workload::RuncExecutor;
 
 /// Everything `create` and `run` take.
 #[derive(Debug, Clone, Default)]
@@ -213,6 +214,9 @@ fn build_init(
         .with_root_path(&root.path)?
         .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
+        .with_executor(RuncExecutor {
+            report_exec_error: true,
+        })
         .validate_id()?
         .as_init(bundle)
         .with_systemd(opts.systemd_cgroup)
@@ -462,6 +466,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
             .and_then(|b| {
                 b.with_console_socket(console_path.as_ref())
                     .with_preserved_fds(opts.preserve_fds)
+                    .with_executor(RuncExecutor::default())
                     .as_tenant()
                     .with_process(Some(&process_path))
                     .with_detach(opts.detach || console_path.is_some())

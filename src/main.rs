@@ -27,6 +27,7 @@ mod systemd;
 mod teardown;
 mod tty;
 mod validate;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -82,3 +82,51 @@ load helpers
 	must run --bundle "$BUNDLE" "$ID"
 	[ "$output" = "ran" ]
 }
+
+# The capability sets of /proc/self/status in the container, one "CapXxx:<tab>HEX" a line.
+cap_lines() {
+	grep '^Cap' <<<"$output"
+}
+
+@test "an unknown capability name in config.json is ignored, as runc does" {
+	new_id
+	cfg '.process.capabilities.bounding += ["CAP_UNKNOWN", "UNKNOWN_CAP"]'
+	set_args cat /proc/self/status
+	must run --bundle "$BUNDLE" "$ID"
+	[[ "$output" == *"NoNewPrivs:"* ]]
+}
+
+@test "exec --cap takes config.json's names; ambient too when the config has inheritable ones" {
+	new_id
+	cfg '.process.capabilities = {}'
+	run_detached "$ID"
+	must exec --cap CAP_KILL --cap CAP_AUDIT_WRITE "$ID" cat /proc/self/status
+	cap_lines | grep -qx 'CapPrm:	0000000020000020'
+	cap_lines | grep -qx 'CapEff:	0000000020000020'
+	cap_lines | grep -qx 'CapAmb:	0000000000000000'
+	new_id b
+	cfg '.process.capabilities = {bounding: ["CAP_KILL", "CAP_SYSLOG"], permitted: ["CAP_KILL"],
+		effective: ["CAP_KILL"], inheritable: ["CAP_SYSLOG"]}'
+	run_detached "$ID"
+	must exec --cap CAP_SYSLOG "$ID" cat /proc/self/status
+	cap_lines | grep -qx 'CapPrm:	0000000400000020'
+	cap_lines | grep -qx 'CapAmb:	0000000400000000'
+}
+
+@test "inheritable capabilities outside the permitted set (runc sets them all at once)" {
+	new_id
+	cfg '.process.capabilities = {bounding: ["CAP_KILL", "CAP_CHOWN", "CAP_SYSLOG"],
+		permitted: ["CAP_KILL", "CAP_CHOWN"], effective: ["CAP_KILL"],
+		inheritable: ["CAP_CHOWN", "CAP_SYSLOG"], ambient: ["CAP_CHOWN"]}'
+	set_args cat /proc/self/status
+	must run --bundle "$BUNDLE" "$ID"
+	cap_lines | grep -qx 'CapInh:	0000000400000001'
+	cap_lines | grep -qx 'CapPrm:	0000000000000021'
+	cap_lines | grep -qx 'CapAmb:	0000000000000001'
+	new_id b
+	set_args sleep 1000
+	run_detached "$ID"
+	must exec "$ID" cat /proc/self/status
+	cap_lines | grep -qx 'CapInh:	0000000400000001'
+	cap_lines | grep -qx 'CapAmb:	0000000000000001'
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container as LcContainer;
-use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
+use crate::capabilities::{self, InheritableForChild};
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::finish;
 use crate::fsutil::write_atomic;
@@ -121,6 +122,7 @@ fn create_with(
             Some(_) => Joined::default(),
         };
         let _entered = reach.enter()?;
+        let _inheritable = InheritableForChild::raise(spec.process().as_ref());
         build_init(
             root,
             id,
@@ -249,8 +251,14 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     // serde_json's own error names the field, line and column; oci-spec's loader loses them.
-    let spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| anyhow!("{} is not a valid OCI config: {e}", path.display()))?;
+    let invalid =
+        |e: serde_json::Error| anyhow!("{} is not a valid OCI config: {e}", path.display());
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(invalid)?;
+    let unknown = capabilities::drop_unknown(&mut value);
+    if !unknown.is_empty() {
+        tracing::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
+    }
+    let spec: Spec = serde_json::from_value(value).map_err(invalid)?;
     if spec.process().is_none() {
         bail!("{}: process is missing", path.display());
     }
@@ -459,6 +467,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         None => Joined::enter(&cgroup_path, &sub_cgroups, None),
         Some(_) => Ok(Joined::default()),
     };
+    let inheritable = InheritableForChild::raise(Some(&process));
     let built = joined.and_then(|joined| {
         let built = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(view.root())
@@ -481,6 +490,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         drop(joined);
         Ok(built?)
     });
+    drop(inheritable);
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
@@ -613,23 +623,28 @@ fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
     }
     if !opts.caps.is_empty() {
         let caps = p.capabilities().clone().unwrap_or_default();
-        let (mut bounding, mut effective, mut permitted) = (
+        let (mut bounding, mut effective, mut permitted, mut ambient) = (
             caps.bounding().clone(),
             caps.effective().clone(),
             caps.permitted().clone(),
+            caps.ambient().clone(),
         );
         for name in &opts.caps {
-            let cap: Capability = name
-                .parse()
-                .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+            let cap = capabilities::parse(name)?;
             for set in [&mut bounding, &mut effective, &mut permitted] {
                 set.get_or_insert_with(Default::default).insert(cap);
+            }
+            // runc: ambient only where the config gives inheritable capabilities (a process
+            // can hold an ambient capability only if it is also inheritable).
+            if caps.inheritable().is_some() {
+                ambient.get_or_insert_with(Default::default).insert(cap);
             }
         }
         let mut caps = caps;
         caps.set_bounding(bounding)
             .set_effective(effective)
-            .set_permitted(permitted);
+            .set_permitted(permitted)
+            .set_ambient(ambient);
         p.set_capabilities(Some(caps));
     }
     if opts.no_new_privs {

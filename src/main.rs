@@ -4,6 +4,7 @@
 //! error into runc's form: one line on stderr, the same line in the JSON log, exit status 1.
 
 mod attach;
+mod capabilities;
 mod commands;
 mod container;
 mod events;

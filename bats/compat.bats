@@ -130,3 +130,17 @@ cap_lines() {
 	cap_lines | grep -qx 'CapInh:	0000000400000001'
 	cap_lines | grep -qx 'CapAmb:	0000000000000001'
 }
+
+@test "a process without PATH runs with its environment as given (exec -p, run)" {
+	new_id
+	run_detached "$ID"
+	local process='{"args": ["env"], "cwd": "/", "env": ["FOO=bar"]}'
+	echo "$process" >"$BT_DIR/process.json"
+	must exec -p "$BT_DIR/process.json" "$ID"
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "FOO=bar HOME=/root " ]
+	new_id b
+	cfg '.process.env = ["FOO=bar"]'
+	set_args env
+	must run --bundle "$BUNDLE" "$ID"
+	[ "$(sort <<<"$output" | tr '\n' ' ')" = "FOO=bar HOME=/root " ]
+}

@@ -216,9 +216,7 @@ fn build_init(
         .with_root_path(&root.path)?
         .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
-        .with_executor(RuncExecutor {
-            report_exec_error: true,
-        })
+        .with_executor(RuncExecutor::new(true))
         .validate_id()?
         .as_init(bundle)
         .with_systemd(opts.systemd_cgroup)
@@ -420,8 +418,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let sub_cgroups = SubCgroups::parse(&opts.cgroups)?;
     let cgroup_path = c.cgroup_path()?;
     let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
-    let mut process = exec_process(&c, opts)?;
-    prepare::default_path(&mut process);
+    let process = exec_process(&c, opts)?;
     validate::process_fields(&process, "the process").context("cannot exec")?;
     if !opts.detach {
         signal::catch_early();
@@ -475,7 +472,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
             .and_then(|b| {
                 b.with_console_socket(console_path.as_ref())
                     .with_preserved_fds(opts.preserve_fds)
-                    .with_executor(RuncExecutor::default())
+                    .with_executor(RuncExecutor::new(false))
                     .as_tenant()
                     .with_process(Some(&process_path))
                     .with_detach(opts.detach || console_path.is_some())

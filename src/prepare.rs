@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
 use libcontainer::oci_spec::runtime::{
-    LinuxResources, LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process,
-    Spec,
+    LinuxResources, LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Spec,
 };
 
 use crate::container::{Container, Root};
@@ -55,7 +54,6 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         spec.set_linux(Some(linux));
     }
     if let Some(mut process) = spec.process().clone() {
-        default_path(&mut process);
         // `noNewPrivileges: false` means what leaving it out means, but libcontainer loads
         // the seccomp filter before it drops the capabilities (as runc does without no_new_privs)
         // only when the field is missing: later, without CAP_SYS_ADMIN and no_new_privs,
@@ -125,18 +123,6 @@ fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
     }
     seccomp.set_syscalls(Some(syscalls));
     seccomp
-}
-
-/// The search path of a process whose environment has none: libcontainer refuses to start a
-/// process without `PATH`, even one named by an absolute path; runc looks a relative name up
-/// in its own `PATH` and starts the process with the environment as given. berth adds runc's
-/// default `PATH` (that of `runc spec`).
-pub fn default_path(process: &mut Process) {
-    let mut env = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
-        process.set_env(Some(env));
-    }
 }
 
 /// runc reads a bind mount's relative source as relative to the bundle; libcontainer resolves

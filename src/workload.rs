@@ -9,6 +9,8 @@
 //! - when `execve` fails (a bad interpreter line, say) the error is runc's:
 //!   `exec /run.sh: no such file or directory`; init, which fails after `start` has returned,
 //!   writes it to its stderr;
+//! - a process without `PATH` in its environment is started as runc starts it: its program
+//!   looked up in berth's own `PATH`, the environment as given (libcontainer refuses it);
 //! - `HOME` is `/` when the environment has none and the process's user has no entry in the
 //!   container's `/etc/passwd` (libcontainer sets it from the entry when there is one).
 //!
@@ -32,13 +34,35 @@ pub struct RuncExecutor {
     /// Whether a failed `execve` is written to the process's stderr: for a container's init,
     /// which fails after `start` has returned, so nobody else can report it. An exec'd
     /// process's failure reaches berth, which reports it.
-    pub report_exec_error: bool,
+    report_exec_error: bool,
+    /// berth's own `PATH`: where a program is looked up when the process's environment has no
+    /// `PATH` (runc's rule; the process's environment stays as given).
+    own_path: String,
+}
+
+impl RuncExecutor {
+    pub fn new(report_exec_error: bool) -> RuncExecutor {
+        RuncExecutor {
+            report_exec_error,
+            own_path: std::env::var("PATH").unwrap_or_default(),
+        }
+    }
+
+    /// The process's `PATH`, else berth's.
+    fn path_var(&self, spec: &Spec) -> String {
+        spec.process()
+            .as_ref()
+            .and_then(|p| p.env().as_ref())
+            .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("PATH=")))
+            .unwrap_or(&self.own_path)
+            .to_string()
+    }
 }
 
 impl Executor for RuncExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let args = args(spec).ok_or(ExecutorError::InvalidArg)?;
-        let path = match look_path(&args[0], &path_var(spec)) {
+        let path = match look_path(&args[0], &self.path_var(spec)) {
             Ok(path) => path,
             Err(e) => return Err(ExecutorError::Other(e.message(&args[0]))),
         };
@@ -62,7 +86,7 @@ impl Executor for RuncExecutor {
         let Some(args) = args(spec) else {
             return Ok(());
         };
-        look_path(&args[0], &path_var(spec))
+        look_path(&args[0], &self.path_var(spec))
             .map(|_| ())
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.message(&args[0])))
     }
@@ -95,16 +119,6 @@ fn args(spec: &Spec) -> Option<&Vec<String>> {
         .as_ref()
         .and_then(|p| p.args().as_ref())
         .filter(|a| !a.is_empty())
-}
-
-/// The process's `PATH` (berth's prepare adds runc's default when the config has none).
-fn path_var(spec: &Spec) -> String {
-    spec.process()
-        .as_ref()
-        .and_then(|p| p.env().as_ref())
-        .and_then(|env| env.iter().find_map(|e| e.strip_prefix("PATH=")))
-        .unwrap_or("")
-        .to_string()
 }
 
 /// Why a program cannot be started.

@@ -144,3 +144,11 @@ cap_lines() {
 	must run --bundle "$BUNDLE" "$ID"
 	[ "$(sort <<<"$output" | tr '\n' ' ')" = "FOO=bar HOME=/root " ]
 }
+
+@test "a mount destination given as the rootfs's host path names that place in the container" {
+	new_id
+	cfg --arg dest "$ROOTFS/tmp/./sub" '.mounts += [{destination: $dest, type: "tmpfs", source: "tmpfs"}]'
+	set_args cat /proc/self/mounts
+	must run --bundle "$BUNDLE" "$ID"
+	grep -q '^tmpfs /tmp/sub tmpfs ' <<<"$output"
+}

@@ -36,10 +36,13 @@ const TMP: &str = ":tmp";
 pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
     let mut spec = spec.clone();
     // The caller's bundle stays the bundle; the prepared one lives elsewhere.
+    let mut rootfs_names = Vec::new();
     if let Some(root) = spec.root().clone() {
         let mut root = root;
         let path = bundle.join(root.path());
-        root.set_path(fs::canonicalize(&path).unwrap_or(path));
+        let canonical = fs::canonicalize(&path).unwrap_or(path.clone());
+        root.set_path(canonical.clone());
+        rootfs_names = vec![path, canonical];
         spec.set_root(Some(root));
     }
     if let Some(linux) = spec.linux().clone() {
@@ -67,6 +70,7 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         let mounts = mounts
             .into_iter()
             .map(|m| bind_source_in_bundle(m, bundle))
+            .map(|m| destination_in_rootfs(m, &rootfs_names))
             .collect();
         spec.set_mounts(Some(mounts));
     }
@@ -137,6 +141,40 @@ fn bind_source_in_bundle(mut m: Mount, bundle: &Path) -> Mount {
         m.set_source(Some(bundle.join(source)));
     }
     m
+}
+
+/// runc reads a mount destination that already names a place in the rootfs by its host path
+/// (`/path/to/bundle/rootfs/mnt`) as that place (`/mnt`); libcontainer would make the host
+/// path inside the rootfs. `rootfs_names`: the rootfs's path as the config gives it, and
+/// canonical.
+fn destination_in_rootfs(mut m: Mount, rootfs_names: &[PathBuf]) -> Mount {
+    let dest = lexical_clean(m.destination());
+    let inside = rootfs_names
+        .iter()
+        .map(|r| lexical_clean(r))
+        .filter(|r| r.parent().is_some())
+        .find_map(|r| dest.strip_prefix(&r).ok().map(Path::to_path_buf));
+    if let Some(inside) = inside {
+        m.set_destination(Path::new("/").join(inside));
+    }
+    m
+}
+
+/// `path` with `.` and `..` components resolved by name only (no file system access), as
+/// Go's `filepath.Clean` does.
+fn lexical_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A bundle directory holding the prepared config.json, removed on drop unless installed.
@@ -289,5 +327,26 @@ impl Drop for ExecView {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.top);
         remove_tmp_if_empty(&self.top);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcontainer::oci_spec::runtime::MountBuilder;
+
+    fn dest(d: &str) -> PathBuf {
+        let m = MountBuilder::default().destination(d).build().unwrap();
+        let names = [PathBuf::from("/b/rootfs"), PathBuf::from("/real/rootfs")];
+        destination_in_rootfs(m, &names).destination().clone()
+    }
+
+    #[test]
+    fn destinations_under_the_rootfs_host_path_are_container_paths() {
+        assert_eq!(dest("/b/rootfs/mnt/x"), PathBuf::from("/mnt/x"));
+        assert_eq!(dest("/real/rootfs/./a/../mnt"), PathBuf::from("/mnt"));
+        assert_eq!(dest("/b/rootfs"), PathBuf::from("/"));
+        assert_eq!(dest("/b/rootfsx/mnt"), PathBuf::from("/b/rootfsx/mnt"));
+        assert_eq!(dest("/mnt"), PathBuf::from("/mnt"));
     }
 }

@@ -152,3 +152,18 @@ cap_lines() {
 	must run --bundle "$BUNDLE" "$ID"
 	grep -q '^tmpfs /tmp/sub tmpfs ' <<<"$output"
 }
+
+@test "a bind mount through a dangling symbolic link makes its target in the rootfs, as runc does" {
+	new_id
+	cp -a "$ROOTFS" "$BT_DIR/rootfs"
+	cfg --arg r "$BT_DIR/rootfs" '.root.path = $r'
+	rm -f "$BT_DIR/rootfs/etc/hosts"
+	ln -s /var/foo/bar "$BT_DIR/rootfs/jump"
+	ln -s /jump/baz/hosts "$BT_DIR/rootfs/etc/hosts"
+	echo from-the-host >"$BT_DIR/hosts"
+	cfg --arg src "$BT_DIR/hosts" '.mounts += [{destination: "/etc/hosts", type: "bind", source: $src, options: ["bind"]}]'
+	set_args cat /var/foo/bar/baz/hosts
+	must run --bundle "$BUNDLE" "$ID"
+	[ "$output" = "from-the-host" ]
+	[ -f "$BT_DIR/rootfs/var/foo/bar/baz/hosts" ]
+}

@@ -111,6 +111,7 @@ fn create_with(
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
+    rootfs::create_bind_targets(&prepared_spec, &rootfs_of(&spec, &bundle));
     let result = panic::catch(|| {
         // The hierarchies libcontainer leaves alone: init inherits them from berth.
         let _joined = match &placement.unit {

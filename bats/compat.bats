@@ -167,3 +167,17 @@ cap_lines() {
 	[ "$output" = "from-the-host" ]
 	[ -f "$BT_DIR/rootfs/var/foo/bar/baz/hosts" ]
 }
+
+@test "a tmpfs over a directory of the rootfs takes the directory's mode unless it gives mode=" {
+	new_id
+	cp -a "$ROOTFS" "$BT_DIR/rootfs"
+	cfg --arg r "$BT_DIR/rootfs" '.root.path = $r'
+	mkdir "$BT_DIR/rootfs/over" "$BT_DIR/rootfs/given"
+	chmod 'a=rwx,ug+s,+t' "$BT_DIR/rootfs/over"
+	cfg '.mounts += [{destination: "/over", type: "tmpfs", source: "tmpfs", options: ["nosuid"]},
+		{destination: "/given", type: "tmpfs", source: "tmpfs", options: ["mode=0444"]},
+		{destination: "/new", type: "tmpfs", source: "tmpfs"}]'
+	set_script 'stat -c "%n %a" /over /given /new'
+	must run --bundle "$BUNDLE" "$ID"
+	[ "$(echo $output)" = "/over 7777 /given 444 /new 1777" ]
+}

@@ -71,6 +71,10 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
             .into_iter()
             .map(|m| bind_source_in_bundle(m, bundle))
             .map(|m| destination_in_rootfs(m, &rootfs_names))
+            .map(|m| match rootfs_names.last() {
+                Some(rootfs) => tmpfs_mode_of_existing_dir(m, rootfs),
+                None => m,
+            })
             .collect();
         spec.set_mounts(Some(mounts));
     }
@@ -156,6 +160,43 @@ fn destination_in_rootfs(mut m: Mount, rootfs_names: &[PathBuf]) -> Mount {
         .find_map(|r| dest.strip_prefix(&r).ok().map(Path::to_path_buf));
     if let Some(inside) = inside {
         m.set_destination(Path::new("/").join(inside));
+    }
+    m
+}
+
+/// A tmpfs mounted over a directory of the rootfs takes that directory's mode (set-id and
+/// sticky bits too) unless its options give a `mode=`, as runc mounts it; libcontainer leaves
+/// tmpfs's default, 1777.
+fn tmpfs_mode_of_existing_dir(mut m: Mount, rootfs: &Path) -> Mount {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    if m.typ().as_deref() != Some("tmpfs") {
+        return m;
+    }
+    let mut options = m.options().clone().unwrap_or_default();
+    if options.iter().any(|o| o.starts_with("mode=")) {
+        return m;
+    }
+    let inside = m.destination().strip_prefix("/").unwrap_or(m.destination());
+    let stat = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|root| {
+        openat2(
+            &root,
+            inside,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )
+    })
+    .and_then(|fd| rustix::fs::fstat(&fd));
+    if let Ok(stat) = stat {
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
+            options.push(format!("mode={:o}", stat.st_mode & 0o7777));
+            m.set_options(Some(options));
+        }
     }
     m
 }

@@ -181,3 +181,14 @@ cap_lines() {
 	must run --bundle "$BUNDLE" "$ID"
 	[ "$(echo $output)" = "/over 7777 /given 444 /new 1777" ]
 }
+
+@test "checkpoint checks --parent-path as runc does before it would call CRIU" {
+	new_id
+	run_detached "$ID"
+	rt_quiet checkpoint --parent-path "$BT_DIR/parent" --image-path "$BT_DIR/image" "$ID"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"--parent-path must be relative"* ]]
+	rt_quiet checkpoint --parent-path ./parent --image-path "$BT_DIR/image" "$ID"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"invalid --parent-path"* ]]
+}

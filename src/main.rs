@@ -5,6 +5,7 @@
 
 mod attach;
 mod capabilities;
+mod checkpoint;
 mod commands;
 mod container;
 mod events;

@@ -192,3 +192,23 @@ cap_lines() {
 	[ "$status" -ne 0 ]
 	[[ "$stderr" == *"invalid --parent-path"* ]]
 }
+
+@test "a bind mount has the flags its options ask for, not the source's (none asked: the source's)" {
+	new_id
+	mkdir "$BT_DIR/src"
+	mount --bind "$BT_DIR/src" "$BT_DIR/src"
+	mount -o remount,bind,ro,noexec "$BT_DIR/src"
+	set_script 'awk "\$2 == \"/mnt\" { print \$4 }" /proc/self/mounts'
+	cfg --arg src "$BT_DIR/src" '.mounts += [{destination: "/mnt", type: "bind", source: $src, options: ["bind", "nosuid"]}]'
+	rt_quiet run --bundle "$BUNDLE" "$ID"
+	local status1=$status asked=$output
+	new_id b
+	cfg '.mounts[-1].options = ["bind"]'
+	rt_quiet run --bundle "$BUNDLE" "$ID"
+	local kept=$output
+	umount "$BT_DIR/src"
+	[ "$status1" -eq 0 ] && [ "$status" -eq 0 ]
+	echo "asked: $asked; kept: $kept" >&2
+	[[ ",$asked," == *,rw,* && ",$asked," == *,nosuid,* && ",$asked," != *,noexec,* ]]
+	[[ ",$kept," == *,ro,* && ",$kept," == *,noexec,* ]]
+}

@@ -139,7 +139,7 @@ fn create_with(
             // `start` while berth sets the terminal up.
             console.ready()?;
         }
-        finish::read_only_mounts(&spec, pid)?;
+        finish::mounts(&prepared_spec, pid)?;
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),

@@ -212,3 +212,20 @@ cap_lines() {
 	[[ ",$asked," == *,rw,* && ",$asked," == *,nosuid,* && ",$asked," != *,noexec,* ]]
 	[[ ",$kept," == *,ro,* && ",$kept," == *,noexec,* ]]
 }
+
+@test "an idmapped bind mount (libcontainer 0.7 refuses them): its files' ids seen through the mapping" {
+	new_id
+	mkdir "$BT_DIR/idsrc"
+	touch "$BT_DIR/idsrc/file"
+	chown 1:2 "$BT_DIR/idsrc/file"
+	cfg --arg src "$BT_DIR/idsrc" '.mounts += [{destination: "/mnt", type: "bind", source: $src,
+		options: ["bind", "idmap"],
+		uidMappings: [{containerID: 0, hostID: 100000, size: 65536}],
+		gidMappings: [{containerID: 0, hostID: 100000, size: 65536}]}]'
+	set_args stat -c '%u:%g' /mnt/file
+	must run --bundle "$BUNDLE" "$ID"
+	# On disk 1:2; the mount shows ids of the mapping's namespace as the host's ids they map to.
+	[ "$output" = "100001:100002" ]
+	# Nothing of berth's is left mounted on the host.
+	! grep -q "$BT_DIR/idsrc" /proc/self/mountinfo
+}

@@ -15,6 +15,7 @@ mod finish;
 mod fsutil;
 mod help;
 mod hooks;
+mod idmap;
 mod join;
 mod launch;
 mod lifecycle;

@@ -22,6 +22,9 @@ use nix::unistd::{fork, pipe, ForkResult};
 pub struct Idmap {
     uid: Vec<LinuxIdMapping>,
     gid: Vec<LinuxIdMapping>,
+    /// The user namespace the container joins (no mappings of its own): the mount takes its
+    /// mappings.
+    userns_path: Option<std::path::PathBuf>,
     /// `ridmap`: the mounts below the source are idmapped too.
     recursive_idmap: bool,
     /// `rbind`: the mounts below the source come along.
@@ -49,6 +52,14 @@ pub fn take(
             m.destination().display()
         );
     }
+    let joined = spec_linux
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| {
+            ns.iter()
+                .find(|n| n.typ() == libcontainer::oci_spec::runtime::LinuxNamespaceType::User)
+        })
+        .and_then(|n| n.path().clone());
+    let mut userns_path = None;
     let (uid, gid) = match (m.uid_mappings().clone(), m.gid_mappings().clone()) {
         (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => (u, g),
         (None, None) => match spec_linux
@@ -56,6 +67,10 @@ pub fn take(
             .filter(|(u, g)| !u.is_empty() && !g.is_empty())
         {
             Some(both) => both,
+            None if joined.is_some() => {
+                userns_path = joined;
+                (Vec::new(), Vec::new())
+            }
             None => bail!(
                 "mount {}: idmapped mount without mappings, and the container has none",
                 m.destination().display()
@@ -78,6 +93,7 @@ pub fn take(
     Ok(Some(Idmap {
         uid,
         gid,
+        userns_path,
         recursive_idmap: ridmap,
         recursive_bind,
     }))
@@ -108,7 +124,13 @@ const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 /// Mounts an idmapped copy of `source` on `target` (in berth's current mount namespace).
 pub fn mount(source: &Path, target: &Path, idmap: &Idmap) -> Result<()> {
     use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
-    let userns = userns_fd(&idmap.uid, &idmap.gid)?;
+    let userns = match &idmap.userns_path {
+        Some(path) => OwnedFd::from(
+            fs::File::open(path)
+                .with_context(|| format!("cannot open user namespace {}", path.display()))?,
+        ),
+        None => userns_fd(&idmap.uid, &idmap.gid)?,
+    };
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if idmap.recursive_bind || idmap.recursive_idmap {
         flags |= OpenTreeFlags::AT_RECURSIVE;

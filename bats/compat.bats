@@ -229,3 +229,12 @@ cap_lines() {
 	# Nothing of berth's is left mounted on the host.
 	! grep -q "$BT_DIR/idsrc" /proc/self/mountinfo
 }
+
+@test "a bind mount's propagation option is applied (libcontainer ignores it)" {
+	new_id
+	mkdir "$BT_DIR/psrc"
+	cfg --arg src "$BT_DIR/psrc" '.mounts += [{destination: "/mnt", type: "bind", source: $src, options: ["rbind", "shared"]}]'
+	set_script 'grep " /mnt " /proc/self/mountinfo'
+	must run --bundle "$BUNDLE" "$ID"
+	[[ "$output" == *" shared:"* ]]
+}

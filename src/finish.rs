@@ -8,6 +8,8 @@
 //!   namespace) all read-write, so a container could change its own limits; runc makes them
 //!   read-only.
 //!
+//! - propagation options of a mount (`shared`, `rslave`, ...): libcontainer's mounts ignore
+//!   them; runc applies them in order once the mount is made.
 //! - a bind mount: libcontainer adds the flags its options ask for to those of the source (a
 //!   read-only source stays read-only under `rw`); runc gives it exactly the flags asked for.
 //!
@@ -29,7 +31,8 @@ use nix::sched::{setns, unshare, CloneFlags};
 pub fn mounts(spec: &Spec, init_pid: i32) -> Result<()> {
     let wanted = wanted(spec);
     let binds = bind_flags(spec);
-    if wanted.is_empty() && binds.is_empty() {
+    let propagation = propagation(spec);
+    if wanted.is_empty() && binds.is_empty() && propagation.is_empty() {
         return Ok(());
     }
     let mountinfo = fs::read_to_string(format!("/proc/{init_pid}/mountinfo"))
@@ -51,6 +54,11 @@ pub fn mounts(spec: &Spec, init_pid: i32) -> Result<()> {
                 required: true,
             }),
     );
+    targets.extend(propagation.into_iter().map(|(point, flags)| Target {
+        point,
+        flags,
+        required: false,
+    }));
     if targets.is_empty() {
         return Ok(());
     }
@@ -153,7 +161,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// A mount point to remount with exactly `flags` (per-mount flags; an atime flag left out
-/// keeps the mount's atime setting). `required`: a failure fails the create (a read-only mount
+/// keeps the mount's atime setting), or whose propagation to change (`flags` has one). `required`: a failure fails the create (a read-only mount
 /// left writable); else it is logged (a flag libcontainer set and berth could not clear).
 struct Target {
     point: PathBuf,
@@ -189,6 +197,28 @@ fn bind_flags(spec: &Spec) -> Vec<(PathBuf, MsFlags)> {
         // Without a flag among its options, a bind mount keeps the source's flags (runc's
         // rule, as mount(8) does).
         if let Some(flags) = flags_of(&options).filter(|_| bind) {
+            out.push((m.destination().clone(), flags));
+        }
+    }
+    out
+}
+
+/// The propagation changes the options of the config's mounts ask for, in their order
+/// (libcontainer parses them but its mounts never apply them).
+fn propagation(spec: &Spec) -> Vec<(PathBuf, MsFlags)> {
+    let mut out = Vec::new();
+    for m in spec.mounts().iter().flatten() {
+        for o in m.options().iter().flatten() {
+            let flags = match o.as_str() {
+                "shared" => MsFlags::MS_SHARED,
+                "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+                "slave" => MsFlags::MS_SLAVE,
+                "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                "unbindable" => MsFlags::MS_UNBINDABLE,
+                "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+                // private is what libcontainer's mounts are already.
+                _ => continue,
+            };
             out.push((m.destination().clone(), flags));
         }
     }
@@ -262,13 +292,13 @@ fn remount_in(ns: File, root: File, targets: &[Target]) -> Result<()> {
     nix::unistd::fchdir(root.as_raw_fd()).context("cannot enter the container's root")?;
     nix::unistd::chroot(".").context("cannot enter the container's root")?;
     for t in targets {
-        let done = mount(
-            None::<&str>,
-            &t.point,
-            None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | t.flags,
-            None::<&str>,
-        );
+        let propagation = MsFlags::MS_SHARED | MsFlags::MS_SLAVE | MsFlags::MS_UNBINDABLE;
+        let flags = if t.flags.intersects(propagation) {
+            t.flags
+        } else {
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | t.flags
+        };
+        let done = mount(None::<&str>, &t.point, None::<&str>, flags, None::<&str>);
         match done {
             Err(e) if t.required => {
                 return Err(e)

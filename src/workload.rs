@@ -73,6 +73,7 @@ impl Executor for RuncExecutor {
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ExecutorError::InvalidArg)?;
+        tracing::debug!("executing {} with args {args:?}", path.display());
         // Only returns on failure. The environment is the process's (setup_envs).
         let err = unistd::execv(&c_path, &c_args).unwrap_err();
         let line = exec_error_line(&path, err);
@@ -87,7 +88,7 @@ impl Executor for RuncExecutor {
             return Ok(());
         };
         look_path(&args[0], &self.path_var(spec))
-            .map(|_| ())
+            .map(|path| tracing::debug!("found executable {}", path.display()))
             .map_err(|e| ExecutorValidationError::ArgValidationError(e.message(&args[0])))
     }
 

@@ -238,3 +238,14 @@ cap_lines() {
 	must run --bundle "$BUNDLE" "$ID"
 	[[ "$output" == *" shared:"* ]]
 }
+
+@test "the process's environment is in the config's order, HOME last when the config has none" {
+	new_id
+	cfg '.process.env = ["ZED=1", "PATH=/usr/bin:/bin", "ALPHA=2", "MID=3"]'
+	set_args env
+	for _ in 1 2 3; do
+		must run --bundle "$BUNDLE" "$ID"
+		[ "$(echo $output)" = "ZED=1 PATH=/usr/bin:/bin ALPHA=2 MID=3 HOME=/root" ]
+		rt delete -f "$ID" >/dev/null 2>&1 || true
+	done
+}

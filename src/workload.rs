@@ -11,6 +11,8 @@
 //!   writes it to its stderr;
 //! - a process without `PATH` in its environment is started as runc starts it: its program
 //!   looked up in berth's own `PATH`, the environment as given (libcontainer refuses it);
+//! - the environment keeps the config's order (libcontainer hands it over as a map), `HOME`
+//!   last when the config has none, as runc orders it;
 //! - `HOME` is `/` when the environment has none and the process's user has no entry in the
 //!   container's `/etc/passwd` (libcontainer sets it from the entry when there is one).
 //!
@@ -73,9 +75,22 @@ impl Executor for RuncExecutor {
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ExecutorError::InvalidArg)?;
+        let spec_env = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.env().clone())
+            .unwrap_or_default();
+        let current: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let c_env = ordered_env(&spec_env, &current)
+            .into_iter()
+            .map(CString::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ExecutorError::InvalidArg)?;
         tracing::debug!("executing {} with args {args:?}", path.display());
-        // Only returns on failure. The environment is the process's (setup_envs).
-        let err = unistd::execv(&c_path, &c_args).unwrap_err();
+        // Only returns on failure.
+        let err = unistd::execve(&c_path, &c_args, &c_env).unwrap_err();
         let line = exec_error_line(&path, err);
         if self.report_exec_error {
             let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
@@ -105,6 +120,38 @@ impl Executor for RuncExecutor {
         }
         Ok(())
     }
+}
+
+/// The process's environment (`current`: what libcontainer settled, from a map) in runc's
+/// order: the config's variables in the order of their last occurrence, then the others
+/// (`HOME` when the config has none or an empty one, libcontainer's `LISTEN_FDS`...), sorted.
+pub fn ordered_env(spec_env: &[String], current: &[(String, String)]) -> Vec<String> {
+    let mut keys: Vec<&str> = Vec::new();
+    for kv in spec_env.iter().rev() {
+        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
+        if key == "HOME" && value.is_empty() {
+            continue;
+        }
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.reverse();
+    let mut rest: Vec<&str> = current
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !keys.contains(k))
+        .collect();
+    rest.sort_unstable();
+    keys.extend(rest);
+    keys.iter()
+        .filter_map(|k| {
+            current
+                .iter()
+                .find(|(ck, _)| ck == k)
+                .map(|(_, v)| format!("{k}={v}"))
+        })
+        .collect()
 }
 
 /// runc's `HOME` for a user without a passwd entry (libcontainer has set it from the entry
@@ -221,6 +268,19 @@ mod tests {
             exec_error_line(Path::new("/x"), Errno::ENOEXEC),
             "exec /x: exec format error"
         );
+    }
+
+    #[test]
+    fn environment_in_runc_order() {
+        let spec: Vec<String> = ["B=1", "HOME=", "A=2", "B=3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let current: Vec<(String, String)> = [("A", "2"), ("HOME", "/root"), ("B", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(ordered_env(&spec, &current), ["A=2", "B=3", "HOME=/root"]);
     }
 
     #[test]

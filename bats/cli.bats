@@ -77,7 +77,7 @@ commands() {
 # its rootfs module runs only in the container's init, its workload module only in the process about to
 # exec the container's program (init's, or exec's).
 FROM_INIT=libcontainer::rootfs
-FROM_EXEC=libcontainer::workload
+FROM_EXEC=berth::workload
 
 @test "--debug without --log: debug lines on stderr, the container's own setup among them" {
 	new_id

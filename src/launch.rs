@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container as LcContainer;
-use libcontainer::oci_spec::runtime::{Capability, LinuxNamespaceType, Process, Spec};
+use libcontainer::oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use libcontainer::syscall::syscall::SyscallType;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -20,6 +20,7 @@ use nix::unistd::Pid;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::attach;
+use crate::capabilities::{self, InheritableForChild};
 use crate::container::{default_cgroup_path, Container, Meta, Root, Status};
 use crate::devices;
 use crate::finish;
@@ -40,6 +41,7 @@ use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket, TtySetup};
 use crate::validate;
+use crate::workload::RuncExecutor;
 
 /// Everything `create` and `run` take.
 #[derive(Debug, Clone, Default)]
@@ -192,6 +194,7 @@ fn create_with(
         check_parent_dir(pid_file, "pid file")?;
     }
     rootfs::clear_dev(&spec, &rootfs_of(&spec, &bundle));
+    rootfs::create_bind_targets(&prepared_spec, &rootfs_of(&spec, &bundle));
     stages.done("cgroups and rootfs checked");
     let forked = std::cell::Cell::new(None);
     let result = panic::catch(|| {
@@ -206,6 +209,7 @@ fn create_with(
             Some(_) => Joined::default(),
         };
         let entered = reach.enter()?;
+        let inheritable = InheritableForChild::raise(spec.process().as_ref());
         stages.done("cgroups joined");
         let built = build_init(
             root,
@@ -215,6 +219,7 @@ fn create_with(
             console_path.as_deref(),
             opts,
         );
+        drop(inheritable);
         drop(entered);
         drop(joined);
         grace.end();
@@ -231,9 +236,9 @@ fn create_with(
             // `start` while berth sets the terminal up.
             console.ready()?;
         }
-        // Without a cgroup, the prepared config has no cgroup mount to make read-only.
-        finish::read_only_mounts(if no_cgroup { &prepared_spec } else { &spec }, pid)?;
-        stages.done("read-only mounts");
+        // The prepared config: without a cgroup it has no cgroup mount to make read-only.
+        finish::mounts(&prepared_spec, pid)?;
+        stages.done("mounts finished");
         prepared.install(root, id, &bundle)?;
         let meta = Meta {
             init_start_time: Stat::read(pid).map(|s| s.start_time),
@@ -332,6 +337,7 @@ fn build_init(
         .with_root_path(&root.path)?
         .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
+        .with_executor(RuncExecutor::new(true))
         .validate_id()?
         .as_init(bundle)
         .with_systemd(opts.systemd_cgroup)
@@ -364,8 +370,14 @@ fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     // serde_json's own error names the field, line and column; oci-spec's loader loses them.
-    let spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| anyhow!("{} is not a valid OCI config: {e}", path.display()))?;
+    let invalid =
+        |e: serde_json::Error| anyhow!("{} is not a valid OCI config: {e}", path.display());
+    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(invalid)?;
+    let unknown = capabilities::drop_unknown(&mut value);
+    if !unknown.is_empty() {
+        tracing::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
+    }
+    let spec: Spec = serde_json::from_value(value).map_err(invalid)?;
     if spec.process().is_none() {
         bail!("{}: process is missing", path.display());
     }
@@ -528,7 +540,6 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let cgroup_path = c.cgroup_path()?;
     let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
     let mut process = exec_process(&c, opts)?;
-    prepare::default_path(&mut process);
     validate::process_fields(&process, "the process").context("cannot exec")?;
     // libcontainer's exec loads no seccomp filter: berth does (see `seccomp`).
     let filter = seccomp::plan(&c, &mut process)?;
@@ -577,6 +588,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         None => Joined::enter(&cgroup_path, &sub_cgroups, None),
         Some(_) => Ok(Joined::default()),
     };
+    let inheritable = InheritableForChild::raise(Some(&process));
     let built = joined.and_then(|joined| {
         let build = || {
             let mut b = ContainerBuilder::new(id.to_string(), SyscallType::default())
@@ -584,9 +596,10 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
                 .with_pid_file(gate.as_ref())?
                 .with_console_socket(console_path.as_ref())
                 .with_preserved_fds(opts.preserve_fds);
-            if let Some(filter) = &filter {
-                b = b.with_executor(filter.executor());
-            }
+            b = match &filter {
+                Some(filter) => b.with_executor(filter.executor()),
+                None => b.with_executor(RuncExecutor::new(false)),
+            };
             Ok(b.as_tenant()
                 .with_process(Some(&process_path))
                 .with_detach(opts.detach || console_path.is_some())
@@ -605,6 +618,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
         drop(joined);
         built
     });
+    drop(inheritable);
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
@@ -750,23 +764,28 @@ fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
     }
     if !opts.caps.is_empty() {
         let caps = p.capabilities().clone().unwrap_or_default();
-        let (mut bounding, mut effective, mut permitted) = (
+        let (mut bounding, mut effective, mut permitted, mut ambient) = (
             caps.bounding().clone(),
             caps.effective().clone(),
             caps.permitted().clone(),
+            caps.ambient().clone(),
         );
         for name in &opts.caps {
-            let cap: Capability = name
-                .parse()
-                .map_err(|_| anyhow!("unknown capability {name:?}"))?;
+            let cap = capabilities::parse(name)?;
             for set in [&mut bounding, &mut effective, &mut permitted] {
                 set.get_or_insert_with(Default::default).insert(cap);
+            }
+            // runc: ambient only where the config gives inheritable capabilities (a process
+            // can hold an ambient capability only if it is also inheritable).
+            if caps.inheritable().is_some() {
+                ambient.get_or_insert_with(Default::default).insert(cap);
             }
         }
         let mut caps = caps;
         caps.set_bounding(bounding)
             .set_effective(effective)
-            .set_permitted(permitted);
+            .set_permitted(permitted)
+            .set_ambient(ambient);
         p.set_capabilities(Some(caps));
     }
     if opts.no_new_privs {

@@ -4,6 +4,8 @@
 //! error into runc's form: one line on stderr, the same line in the JSON log, exit status 1.
 
 mod attach;
+mod capabilities;
+mod checkpoint;
 mod commands;
 mod container;
 mod devices;
@@ -14,6 +16,7 @@ mod finish;
 mod fsutil;
 mod help;
 mod hooks;
+mod idmap;
 mod join;
 mod launch;
 mod lifecycle;
@@ -30,6 +33,7 @@ mod systemd;
 mod teardown;
 mod tty;
 mod validate;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

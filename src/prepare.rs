@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use libcontainer::container::ContainerStatus;
 use libcontainer::oci_spec::runtime::{
-    LinuxResources, LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Process,
-    Spec,
+    LinuxResources, LinuxSeccomp, LinuxSeccompArgBuilder, LinuxSeccompOperator, Mount, Spec,
 };
 
 use crate::container::{Container, Root};
@@ -37,10 +36,13 @@ const TMP: &str = ":tmp";
 pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
     let mut spec = spec.clone();
     // The caller's bundle stays the bundle; the prepared one lives elsewhere.
+    let mut rootfs_names = Vec::new();
     if let Some(root) = spec.root().clone() {
         let mut root = root;
         let path = bundle.join(root.path());
-        root.set_path(fs::canonicalize(&path).unwrap_or(path));
+        let canonical = fs::canonicalize(&path).unwrap_or(path.clone());
+        root.set_path(canonical.clone());
+        rootfs_names = vec![path, canonical];
         spec.set_root(Some(root));
     }
     if let Some(linux) = spec.linux().clone() {
@@ -55,7 +57,6 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         spec.set_linux(Some(linux));
     }
     if let Some(mut process) = spec.process().clone() {
-        default_path(&mut process);
         // `noNewPrivileges: false` means what leaving it out means, but libcontainer loads
         // the seccomp filter before it drops the capabilities (as runc does without no_new_privs)
         // only when the field is missing: later, without CAP_SYS_ADMIN and no_new_privs,
@@ -69,6 +70,11 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
         let mounts = mounts
             .into_iter()
             .map(|m| bind_source_in_bundle(m, bundle))
+            .map(|m| destination_in_rootfs(m, &rootfs_names))
+            .map(|m| match rootfs_names.last() {
+                Some(rootfs) => tmpfs_mode_of_existing_dir(m, rootfs),
+                None => m,
+            })
             .collect();
         spec.set_mounts(Some(mounts));
     }
@@ -127,18 +133,6 @@ pub fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
     seccomp
 }
 
-/// The search path of a process whose environment has none: libcontainer refuses to start a
-/// process without `PATH`, even one named by an absolute path; runc looks a relative name up
-/// in its own `PATH` and starts the process with the environment as given. berth adds runc's
-/// default `PATH` (that of `runc spec`).
-pub fn default_path(process: &mut Process) {
-    let mut env = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string());
-        process.set_env(Some(env));
-    }
-}
-
 /// runc reads a bind mount's relative source as relative to the bundle; libcontainer resolves
 /// it where init runs (the rootfs, see `launch`).
 fn bind_source_in_bundle(mut m: Mount, bundle: &Path) -> Mount {
@@ -151,6 +145,77 @@ fn bind_source_in_bundle(mut m: Mount, bundle: &Path) -> Mount {
         m.set_source(Some(bundle.join(source)));
     }
     m
+}
+
+/// runc reads a mount destination that already names a place in the rootfs by its host path
+/// (`/path/to/bundle/rootfs/mnt`) as that place (`/mnt`); libcontainer would make the host
+/// path inside the rootfs. `rootfs_names`: the rootfs's path as the config gives it, and
+/// canonical.
+fn destination_in_rootfs(mut m: Mount, rootfs_names: &[PathBuf]) -> Mount {
+    let dest = lexical_clean(m.destination());
+    let inside = rootfs_names
+        .iter()
+        .map(|r| lexical_clean(r))
+        .filter(|r| r.parent().is_some())
+        .find_map(|r| dest.strip_prefix(&r).ok().map(Path::to_path_buf));
+    if let Some(inside) = inside {
+        m.set_destination(Path::new("/").join(inside));
+    }
+    m
+}
+
+/// A tmpfs mounted over a directory of the rootfs takes that directory's mode (set-id and
+/// sticky bits too) unless its options give a `mode=`, as runc mounts it; libcontainer leaves
+/// tmpfs's default, 1777.
+fn tmpfs_mode_of_existing_dir(mut m: Mount, rootfs: &Path) -> Mount {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    if m.typ().as_deref() != Some("tmpfs") {
+        return m;
+    }
+    let mut options = m.options().clone().unwrap_or_default();
+    if options.iter().any(|o| o.starts_with("mode=")) {
+        return m;
+    }
+    let inside = m.destination().strip_prefix("/").unwrap_or(m.destination());
+    let stat = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(|root| {
+        openat2(
+            &root,
+            inside,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT,
+        )
+    })
+    .and_then(|fd| rustix::fs::fstat(&fd));
+    if let Ok(stat) = stat {
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory {
+            options.push(format!("mode={:o}", stat.st_mode & 0o7777));
+            m.set_options(Some(options));
+        }
+    }
+    m
+}
+
+/// `path` with `.` and `..` components resolved by name only (no file system access), as
+/// Go's `filepath.Clean` does.
+fn lexical_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A bundle directory holding the prepared config.json, removed on drop unless installed.
@@ -309,5 +374,26 @@ impl Drop for ExecView {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.top);
         remove_tmp_if_empty(&self.top);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcontainer::oci_spec::runtime::MountBuilder;
+
+    fn dest(d: &str) -> PathBuf {
+        let m = MountBuilder::default().destination(d).build().unwrap();
+        let names = [PathBuf::from("/b/rootfs"), PathBuf::from("/real/rootfs")];
+        destination_in_rootfs(m, &names).destination().clone()
+    }
+
+    #[test]
+    fn destinations_under_the_rootfs_host_path_are_container_paths() {
+        assert_eq!(dest("/b/rootfs/mnt/x"), PathBuf::from("/mnt/x"));
+        assert_eq!(dest("/real/rootfs/./a/../mnt"), PathBuf::from("/mnt"));
+        assert_eq!(dest("/b/rootfs"), PathBuf::from("/"));
+        assert_eq!(dest("/b/rootfsx/mnt"), PathBuf::from("/b/rootfsx/mnt"));
+        assert_eq!(dest("/mnt"), PathBuf::from("/mnt"));
     }
 }

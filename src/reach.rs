@@ -1,4 +1,5 @@
-//! Bind mount sources that a container with a user namespace of its own cannot reach.
+//! Bind mount sources that a container with a user namespace of its own cannot reach, and
+//! idmapped bind mounts (see `idmap`), made by berth in the same way.
 //!
 //! libcontainer makes a container's bind mounts from init, which by then is root of the
 //! container's user namespace: a source below a directory that only the host's root may enter
@@ -20,11 +21,14 @@ use libcontainer::oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use crate::idmap::{self, Idmap};
+
 /// Sources routed through berth's directory: (entry, the real source).
 #[derive(Debug, Default)]
 pub struct Reach {
     dir: Option<PathBuf>,
-    routes: Vec<(PathBuf, PathBuf)>,
+    /// (entry, the real source, the idmapping to give it if any).
+    routes: Vec<(PathBuf, PathBuf, Option<Idmap>)>,
 }
 
 impl Reach {
@@ -33,6 +37,22 @@ impl Reach {
     /// without a user namespace of its own.
     pub fn plan(spec: &mut Spec) -> Result<Reach> {
         let mut reach = Reach::default();
+        if idmap::wanted(spec) {
+            let linux = spec.linux().clone();
+            let mut mounts = spec.mounts().clone().unwrap_or_default();
+            for m in &mut mounts {
+                let Some(idmap) = idmap::take(m, linux.as_ref())? else {
+                    continue;
+                };
+                let source = m.source().clone().unwrap_or_default();
+                let real = fs::canonicalize(&source)
+                    .with_context(|| format!("bind mount source {}", source.display()))?;
+                let entry = reach.entry(&real)?;
+                m.set_source(Some(entry.clone()));
+                reach.routes.push((entry, real, Some(idmap)));
+            }
+            spec.set_mounts(Some(mounts));
+        }
         let Some(linux) = spec.linux() else {
             return Ok(reach);
         };
@@ -63,29 +83,35 @@ impl Reach {
             if reachable(&real, uid, gid) {
                 continue;
             }
-            let dir = match &reach.dir {
-                Some(dir) => dir.clone(),
-                None => {
-                    let dir = PathBuf::from(format!("/dev/shm/berth-{}", std::process::id()));
-                    fs::create_dir_all(&dir)
-                        .with_context(|| format!("cannot create {}", dir.display()))?;
-                    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
-                    reach.dir = Some(dir.clone());
-                    dir
-                }
-            };
-            let entry = dir.join(reach.routes.len().to_string());
-            if real.is_dir() {
-                fs::create_dir(&entry)
-            } else {
-                File::create(&entry).map(drop)
-            }
-            .with_context(|| format!("cannot create {}", entry.display()))?;
+            let entry = reach.entry(&real)?;
             m.set_source(Some(entry.clone()));
-            reach.routes.push((entry, real));
+            reach.routes.push((entry, real, None));
         }
         spec.set_mounts(Some(mounts));
         Ok(reach)
+    }
+
+    /// A new entry of berth's directory (made on first use), of the kind of `real`.
+    fn entry(&mut self, real: &Path) -> Result<PathBuf> {
+        let dir = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = PathBuf::from(format!("/dev/shm/berth-{}", std::process::id()));
+                fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+                self.dir = Some(dir.clone());
+                dir
+            }
+        };
+        let entry = dir.join(self.routes.len().to_string());
+        if real.is_dir() {
+            fs::create_dir(&entry)
+        } else {
+            File::create(&entry).map(drop)
+        }
+        .with_context(|| format!("cannot create {}", entry.display()))?;
+        Ok(entry)
     }
 
     /// Enters a mount namespace of berth's own holding the routes' bind mounts, until the
@@ -108,7 +134,11 @@ impl Reach {
             None::<&str>,
         )
         .context("cannot make the mount namespace a slave of the host's")?;
-        for (entry, real) in &self.routes {
+        for (entry, real, idmap) in &self.routes {
+            if let Some(idmap) = idmap {
+                idmap::mount(real, entry, idmap)?;
+                continue;
+            }
             mount(
                 Some(real),
                 entry,

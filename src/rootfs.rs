@@ -88,6 +88,121 @@ pub fn clear_dev(spec: &Spec, rootfs: &Path) {
     }
 }
 
+/// The most symbolic links followed for one destination (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// Makes the targets of bind mounts whose destination leads through a symbolic link to a place
+/// that does not exist yet (`/etc/hosts` -> `/tmp/hosts`): runc creates the target in the
+/// rootfs, following the links as the container would (in the rootfs); libcontainer refuses to
+/// create through a link ("failed to prepare rootfs"). A destination without links, or one
+/// that exists, is left to libcontainer. Best effort: what cannot be made is libcontainer's to
+/// report. `spec` is the prepared one (absolute bind sources).
+pub fn create_bind_targets(spec: &Spec, rootfs: &Path) {
+    for m in spec.mounts().iter().flatten() {
+        let bind = m.typ().as_deref() == Some("bind")
+            || m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let Some(source) = m.source().as_ref().filter(|_| bind) else {
+            continue;
+        };
+        let dir = fs::metadata(source).is_ok_and(|md| md.is_dir());
+        let _ = create_through_links(rootfs, m.destination(), dir);
+    }
+}
+
+/// Walks `dest` in `rootfs` as the container would see it (absolute links lead back to the
+/// rootfs, `..` stops at it) and, if a link led to a place that is missing, makes it: the
+/// directories on the way, then a directory (`dir`) or an empty file.
+fn create_through_links(rootfs: &Path, dest: &Path, dir: bool) -> std::io::Result<()> {
+    use std::collections::VecDeque;
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::path::{Component, PathBuf};
+
+    let components = |p: &Path| -> Vec<std::ffi::OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut todo: VecDeque<_> = components(dest).into();
+    // `cur`: a place in the rootfs whose every component is a real directory.
+    let mut cur = PathBuf::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            cur.pop();
+            continue;
+        }
+        let next = cur.join(&name);
+        let host = rootfs.join(&next);
+        match fs::symlink_metadata(&host) {
+            Ok(md) if md.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = fs::read_link(&host)?;
+                if target.is_absolute() {
+                    cur = PathBuf::new();
+                }
+                for c in components(&target).into_iter().rev() {
+                    todo.push_front(c);
+                }
+            }
+            Ok(md) if md.is_dir() => cur = next,
+            Ok(_) if todo.is_empty() => return Ok(()),
+            Ok(_) => return Err(Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(e) if e.kind() == ErrorKind::NotFound && links > 0 => {
+                if todo.is_empty() && !dir {
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o644)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(&host)?;
+                    return Ok(());
+                }
+                fs::DirBuilder::new().mode(0o755).create(&host)?;
+                cur = next;
+            }
+            // Missing without a link on the way: libcontainer makes it.
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod bind_target_tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn bind_targets_through_dangling_links_are_made_in_the_rootfs() {
+        let tmp = std::env::temp_dir().join(format!("berth-rootfs-test-{}", std::process::id()));
+        let rootfs = tmp.join("rootfs");
+        fs::create_dir_all(rootfs.join("etc")).unwrap();
+        fs::create_dir_all(rootfs.join("tmp")).unwrap();
+        symlink("/tmp/foo/bar", rootfs.join("jump")).unwrap();
+        symlink("/jump/baz/hosts", rootfs.join("etc/hosts")).unwrap();
+        create_through_links(&rootfs, Path::new("/etc/hosts"), false).unwrap();
+        assert!(rootfs.join("tmp/foo/bar/baz/hosts").is_file());
+        symlink("../../tmp/d", rootfs.join("etc/d")).unwrap();
+        create_through_links(&rootfs, Path::new("/etc/d"), true).unwrap();
+        assert!(rootfs.join("tmp/d").is_dir());
+        // No link on the way: nothing made.
+        assert!(create_through_links(&rootfs, Path::new("/new/x"), true).is_err());
+        assert!(!rootfs.join("new").exists());
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

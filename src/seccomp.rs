@@ -35,7 +35,6 @@ use libcontainer::oci_spec::runtime::{
     Capability, ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, Process, Spec,
     StateBuilder, SECCOMP_FD_NAME,
 };
-use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{
     Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
 };
@@ -45,6 +44,7 @@ use nix::sys::socket::{
 };
 
 use crate::container::Container;
+use crate::workload::RuncExecutor;
 
 /// The longest answer berth writes to the exec'd process (an error line).
 const ANSWER_MAX: usize = 1024;
@@ -70,6 +70,7 @@ pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> 
             seccomp,
             lent,
             relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+            next: RuncExecutor::new(false),
         },
         relay,
     }))
@@ -174,13 +175,16 @@ impl ExecFilter {
     }
 }
 
-/// libcontainer's default executor, with the container's filter loaded first.
+/// berth's executor for an exec'd process ([`RuncExecutor`]), with the container's filter
+/// loaded first.
 #[derive(Clone)]
 pub struct FilterExecutor {
     seccomp: LinuxSeccomp,
     lent: Lent,
     /// The process's end of the socket to berth, for the agent's descriptor.
     relay: Option<RawFd>,
+    /// What runs the program once the filter is loaded.
+    next: RuncExecutor,
 }
 
 impl FilterExecutor {
@@ -243,18 +247,18 @@ fn hand_over(relay: RawFd, listener: RawFd) -> std::result::Result<(), String> {
 impl Executor for FilterExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
         self.load().map_err(ExecutorError::Other)?;
-        DefaultExecutor {}.exec(spec)
+        self.next.exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        DefaultExecutor {}.validate(spec)
+        self.next.validate(spec)
     }
 
     fn setup_envs(
         &self,
         envs: std::collections::HashMap<String, String>,
     ) -> std::result::Result<(), ExecutorSetEnvsError> {
-        DefaultExecutor {}.setup_envs(envs)
+        self.next.setup_envs(envs)
     }
 }
 

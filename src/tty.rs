@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _, Result};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, OutputFlags, SetArg, Termios};
 
 /// What berth does to a container's terminal before its process runs, as runc's init does:
 /// the terminal belongs to the process's user (its group stays devpts', `gid=5` in runc's
@@ -134,7 +134,12 @@ fn serve(
         receive_fd(stream.as_raw_fd()).context("cannot receive the container's terminal")?;
     set_up(&master, setup)?;
     match forward {
-        None => Ok(Some(master)),
+        None => {
+            // berth relays the terminal to its own stdout, which is likely a terminal that
+            // adds its own carriage returns: as runc does, the container's pty does not.
+            clear_onlcr(&master)?;
+            Ok(Some(master))
+        }
         Some(path) => {
             send_fd(path, &master, &name).with_context(|| {
                 format!(
@@ -184,6 +189,15 @@ fn set_up(master: &OwnedFd, setup: TtySetup) -> Result<()> {
         .context("cannot give the terminal to the process's user")?;
     }
     Ok(())
+}
+
+/// Turns off the output translation of "\n" into "\r\n" (`ONLCR`) of the terminal whose master
+/// is `master`.
+fn clear_onlcr(master: &OwnedFd) -> Result<()> {
+    let mut termios = tcgetattr(master.as_fd()).context("cannot read the terminal's settings")?;
+    termios.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(master.as_fd(), SetArg::TCSANOW, &termios)
+        .context("cannot set the terminal's settings")
 }
 
 /// Opens the FIFO `gate` for reading (which lets libcontainer's write of the pid through) and

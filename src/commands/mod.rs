@@ -144,7 +144,10 @@ impl Command {
             Command::Features(a) => features::run(ctx, a),
             Command::Events(a) => events::run(ctx, a),
             Command::Update(a) => update::run(ctx, a),
-            Command::Checkpoint(_) => unsupported::run("checkpoint"),
+            Command::Checkpoint(a) => {
+                crate::checkpoint::check_parent_path(&a.rest)?;
+                unsupported::run("checkpoint")
+            }
             Command::Restore(_) => unsupported::run("restore"),
             Command::Generate(a) => generate::run(ctx, a),
         }

@@ -184,6 +184,9 @@ fn descriptors(preserve: usize) {
     }
 
     rt.run(&["start", &id]).ok();
+    // `start` returns once init may run; init closes libcontainer's descriptors and execs
+    // right after. Readiness: init runs the container's program.
+    rt.wait_for_pids(&id, 1);
     let expected: Vec<i32> = (0..3 + preserve as i32).collect();
     let running = fds_of(init);
     assert_eq!(

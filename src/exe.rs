@@ -29,19 +29,10 @@ use nix::fcntl::AtFlags;
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mount::OpenTreeFlags;
 
+use crate::fsutil;
+
 /// Set for the re-executed berth, so that it never loops; removed at once.
 const MARKER: &str = "_BERTH_SEALED_EXE";
-
-/// `struct mount_attr` of mount_setattr(2) (not in the libc crate).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 /// In the re-executed berth: forgets the marker (it must not reach a container) and names the
 /// process berth again (execveat names it after the descriptor, "3"). Returns whether this
@@ -123,29 +114,8 @@ fn read_only_bind() -> Result<OwnedFd> {
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )
     .map_err(|e| anyhow!("open_tree: {e}"))?;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr(2) reads `attr` (its size passed) and a NUL-terminated empty path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(anyhow!(
-            "mount_setattr: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
+    fsutil::mount_setattr(fd.as_fd(), fsutil::MOUNT_ATTR_RDONLY, None, false)
+        .map_err(|e| anyhow!("mount_setattr: {e}"))?;
     Ok(fd)
 }
 

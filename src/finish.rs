@@ -25,6 +25,8 @@ use libcontainer::oci_spec::runtime::Spec;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use crate::fsutil::unescape_mountinfo;
+
 /// Remounts read-only what `spec` asks to be read-only and libcontainer left writable, and
 /// gives bind mounts exactly the flags their options ask for, in the mount namespace of the
 /// container whose init is `init_pid`.
@@ -110,7 +112,7 @@ fn targets(mountinfo: &str, wanted: &[Wanted]) -> Vec<(PathBuf, MsFlags)> {
         let (Some(point), Some(options)) = (fields.get(4), fields.get(5)) else {
             continue;
         };
-        let point = PathBuf::from(unescape(point));
+        let point = PathBuf::from(unescape_mountinfo(point));
         let hit = wanted
             .iter()
             .any(|w| point == w.path || (w.below_too && point.starts_with(&w.path)));
@@ -139,25 +141,6 @@ fn targets(mountinfo: &str, wanted: &[Wanted]) -> Vec<(PathBuf, MsFlags)> {
         }
     }
     out
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A mount point to remount with exactly `flags` (per-mount flags; an atime flag left out

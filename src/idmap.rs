@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::{Read as _, Write as _};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
@@ -16,6 +16,8 @@ use libcontainer::oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, pipe, ForkResult};
+
+use crate::fsutil;
 
 /// What an idmapped mount of the config asks for.
 #[derive(Debug, Clone)]
@@ -111,16 +113,6 @@ pub fn wanted(spec: &Spec) -> bool {
     })
 }
 
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-
 /// Mounts an idmapped copy of `source` on `target` (in berth's current mount namespace).
 pub fn mount(source: &Path, target: &Path, idmap: &Idmap) -> Result<()> {
     use rustix::mount::{move_mount, open_tree, MoveMountFlags, OpenTreeFlags};
@@ -137,31 +129,13 @@ pub fn mount(source: &Path, target: &Path, idmap: &Idmap) -> Result<()> {
     }
     let tree = open_tree(rustix::fs::CWD, source, flags)
         .with_context(|| format!("cannot open {}", source.display()))?;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
-    };
-    let mut at = libc::AT_EMPTY_PATH as libc::c_uint;
-    if idmap.recursive_idmap {
-        at |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: mount_setattr reads `attr` (its size given) and an empty path.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            at,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot idmap a mount of {}", source.display()));
-    }
+    fsutil::mount_setattr(
+        tree.as_fd(),
+        fsutil::MOUNT_ATTR_IDMAP,
+        Some(userns.as_fd()),
+        idmap.recursive_idmap,
+    )
+    .with_context(|| format!("cannot idmap a mount of {}", source.display()))?;
     move_mount(
         &tree,
         "",

@@ -10,6 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::fsutil::unescape_mountinfo;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     V1,
@@ -295,7 +297,11 @@ pub fn mounted_hierarchies() -> io::Result<Vec<(PathBuf, Version, Vec<String>)>>
                 .collect(),
             Version::V2 => Vec::new(),
         };
-        out.push((PathBuf::from(unescape_mount(left[4])), version, controllers));
+        out.push((
+            PathBuf::from(unescape_mountinfo(left[4])),
+            version,
+            controllers,
+        ));
     }
     Ok(out)
 }
@@ -313,23 +319,4 @@ fn is_mount_option(o: &str) -> bool {
             | "clone_children"
             | "xattr"
     ) || o.starts_with("release_agent=")
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mount(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
-                out.push(v as char);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i] as char);
-        i += 1;
-    }
-    out
 }

@@ -111,7 +111,10 @@ mod tests {
 
     #[test]
     fn mountinfo_escapes_are_undone_and_utf8_kept() {
-        assert_eq!(unescape_mountinfo(r"/a\040b\011c\012d\134e"), "/a b\tc\nd\\e");
+        assert_eq!(
+            unescape_mountinfo(r"/a\040b\011c\012d\134e"),
+            "/a b\tc\nd\\e"
+        );
         assert_eq!(unescape_mountinfo("/sys/fs/cgroup/é"), "/sys/fs/cgroup/é");
         assert_eq!(unescape_mountinfo(r"/x\04"), r"/x\04");
     }

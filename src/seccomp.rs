@@ -203,21 +203,14 @@ impl FilterExecutor {
             drop(listener);
             handed?;
         }
-        if self.lent.effective {
-            caps::drop(
-                None,
-                caps::CapSet::Effective,
-                caps::Capability::CAP_SYS_ADMIN,
-            )
-            .map_err(|e| format!("cannot drop CAP_SYS_ADMIN after loading seccomp: {e}"))?;
-        }
-        if self.lent.permitted {
-            caps::drop(
-                None,
-                caps::CapSet::Permitted,
-                caps::Capability::CAP_SYS_ADMIN,
-            )
-            .map_err(|e| format!("cannot drop CAP_SYS_ADMIN after loading seccomp: {e}"))?;
+        // Effective first: it may never hold what permitted does not.
+        let lent = [
+            (self.lent.effective, caps::CapSet::Effective),
+            (self.lent.permitted, caps::CapSet::Permitted),
+        ];
+        for (_, set) in lent.into_iter().filter(|(lent, _)| *lent) {
+            caps::drop(None, set, caps::Capability::CAP_SYS_ADMIN)
+                .map_err(|e| format!("cannot drop CAP_SYS_ADMIN after loading seccomp: {e}"))?;
         }
         Ok(())
     }

@@ -98,15 +98,19 @@ events_end() {
 	}
 }
 
-@test "update --memory: sizes with units, and -1 removes the limit" {
-	controller_usable memory || skip "no memory controller"
-	new_id
-	# 32 MiB, and no swap to spill into (where there is swap).
+# A 32 MiB memory limit, and no swap to spill into (where there is swap).
+limit_memory_32m() {
 	if [ "$(wc -l </proc/swaps)" -gt 1 ]; then
 		cfg '.linux.resources.memory = {limit: 33554432, swap: 33554432}'
 	else
 		cfg '.linux.resources.memory = {limit: 33554432}'
 	fi
+}
+
+@test "update --memory: sizes with units, and -1 removes the limit" {
+	controller_usable memory || skip "no memory controller"
+	new_id
+	limit_memory_32m
 	run_detached "$ID"
 	local f swap
 	f=$(cg_file "$ID" memory memory.limit_in_bytes memory.max) || skip "no memory controller for the container"
@@ -326,12 +330,7 @@ events_end() {
 @test "events: an oom event when the container runs out of memory" {
 	controller_usable memory || skip "no memory controller"
 	new_id
-	# 32 MiB, and no swap to spill into (where there is swap).
-	if [ "$(wc -l </proc/swaps)" -gt 1 ]; then
-		cfg '.linux.resources.memory = {limit: 33554432, swap: 33554432}'
-	else
-		cfg '.linux.resources.memory = {limit: 33554432}'
-	fi
+	limit_memory_32m
 	run_detached "$ID"
 	start_events --interval 1h "$ID"
 	next_event

@@ -68,9 +68,15 @@ impl Drop for GracePeriod {
 const HANDOVER: &str = "_BERTH_GRACE_PERIOD_PID";
 
 impl GracePeriod {
-    /// The environment entry that hands the helper over; this value no longer reaps it.
-    pub fn hand_over(mut self) -> Vec<(String, String)> {
-        match self.0.take() {
+    /// No helper (a command that attaches nothing).
+    pub fn none() -> GracePeriod {
+        GracePeriod(None)
+    }
+
+    /// The environment entry that hands the helper over to the program this process executes
+    /// next. Should the execution fail, dropping this value still ends the helper.
+    pub fn handover_env(&self) -> Vec<(String, String)> {
+        match self.0 {
             Some(pid) => vec![(HANDOVER.to_string(), pid.to_string())],
             None => Vec::new(),
         }

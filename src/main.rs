@@ -48,6 +48,41 @@ mod tests {
     use super::runc_wording;
 
     #[test]
+    fn subcommand_is_found_before_parsing_as_clap_finds_it() {
+        use super::{command, subcommand_before_parsing, GLOBAL_VALUE_FLAGS};
+        let cli = command();
+        for arg in cli.get_arguments() {
+            if arg.get_action().takes_values() {
+                let long = format!("--{}", arg.get_long().unwrap_or_default());
+                assert!(
+                    GLOBAL_VALUE_FLAGS.contains(&long.as_str()),
+                    "{long} is missing"
+                );
+            }
+        }
+        for line in [
+            "berth create c1",
+            "berth --root /r --log /l --log-format json create --bundle b c1",
+            "berth --debug --root=/r run c1",
+            "berth --systemd-cgroup --rootless false exec c1 sh",
+            "berth --root create run c1",
+            "berth state create",
+            "berth --version",
+        ] {
+            let args: Vec<std::ffi::OsString> = line.split(' ').map(Into::into).collect();
+            let clap_says = command()
+                .try_get_matches_from(&args)
+                .ok()
+                .and_then(|m| m.subcommand_name().map(String::from));
+            assert_eq!(
+                subcommand_before_parsing(&args).map(String::from),
+                clap_says,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
     fn missing_executable_reads_like_runc() {
         let lib = "c1: failed to create container: exec process failed with error error in \
                    executing process : executable 'nope' not found in $PATH";
@@ -100,6 +135,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let reexecuted = exe::after_reexec();
+    reexec_early(&args, reexecuted);
     let cli = match command()
         .try_get_matches_from(&args)
         .and_then(|m| Cli::from_arg_matches(&m))
@@ -116,7 +153,6 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let reexecuted = exe::after_reexec();
     // Before anything opens a descriptor: the caller's extra ones must not reach a container.
     let keep = cli.command.as_ref().map_or(0, Command::preserved_fds);
     fds::close_inherited(keep.saturating_add(fds::listen_fds()));
@@ -143,12 +179,8 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     if command.enters_container() && exe::needs_sealing(reexecuted) {
-        // create's cgroup-attach grace period (attach.rs) runs while berth re-executes.
-        let handover = match command {
-            Command::Create(_) | Command::Run(_) => attach::start_grace_period().hand_over(),
-            _ => Vec::new(),
-        };
-        report_error(&exe::reexec_sealed(&handover));
+        // The early re-execution failed: this one reports why.
+        report_error(&exe::reexec_sealed(&[]));
         // exec's own failures exit 255, as runc's do.
         let code = if matches!(command, Command::Exec(_)) {
             255
@@ -183,6 +215,48 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `create`, `run` and `exec` re-execute berth from a sealed view of its binary (`exe.rs`) as
+/// the very first thing, before the command line is parsed (the re-executed berth parses it):
+/// everything done before the re-execution is done twice. `create` and `run` start the
+/// cgroup-attach grace period (`attach.rs`) first, so that it runs while berth re-executes.
+/// Returns only if berth needs no re-execution or it failed; the checks after parsing then try
+/// again and report the failure in the log's format.
+fn reexec_early(args: &[std::ffi::OsString], reexecuted: bool) {
+    let Some(sub) = subcommand_before_parsing(args) else {
+        return;
+    };
+    if !matches!(sub, "create" | "run" | "exec") || !exe::needs_sealing(reexecuted) {
+        return;
+    }
+    let grace = if sub == "exec" {
+        attach::GracePeriod::none()
+    } else {
+        attach::start_grace_period()
+    };
+    let _failed = exe::reexec_sealed(&grace.handover_env());
+}
+
+/// Global flags that take a value as the next argument (`--root DIR`).
+const GLOBAL_VALUE_FLAGS: [&str; 5] = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+
+/// The subcommand's name, read from the arguments without clap: the first argument that is
+/// neither a global flag nor a global flag's value.
+fn subcommand_before_parsing(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        if arg == "--" {
+            return None;
+        }
+        if GLOBAL_VALUE_FLAGS.contains(&arg) {
+            rest.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
 }
 
 /// The global flags every command sees: runc's rules for `--rootless` and the default `--root`.

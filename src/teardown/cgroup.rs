@@ -7,7 +7,9 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::fsutil::unescape_mountinfo;
@@ -265,9 +267,30 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
     out.push(dir.to_path_buf());
 }
 
+/// A mounted hierarchy: mount point, version, controllers.
+type Mounted = (PathBuf, Version, Vec<String>);
+
 /// The cgroup hierarchies mounted in this mount namespace: mount point, version, controllers.
 /// A hierarchy mounted at several places is listed once.
-pub fn mounted_hierarchies() -> io::Result<Vec<(PathBuf, Version, Vec<String>)>> {
+///
+/// Read once per mount namespace and process: one `create` looks at them at four steps, and
+/// the kernel formats the whole mount table for every read. (Mounts do not change under a
+/// command; one that enters a mount namespace of its own, as a rootless one may, reads anew.)
+pub fn mounted_hierarchies() -> io::Result<Vec<Mounted>> {
+    static READ: Mutex<Option<(u64, u64, Vec<Mounted>)>> = Mutex::new(None);
+    let ns = fs::metadata("/proc/self/ns/mnt")?;
+    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    match &*read {
+        Some((dev, ino, list)) if (*dev, *ino) == (ns.dev(), ns.ino()) => Ok(list.clone()),
+        _ => {
+            let list = read_hierarchies()?;
+            *read = Some((ns.dev(), ns.ino(), list.clone()));
+            Ok(list)
+        }
+    }
+}
+
+fn read_hierarchies() -> io::Result<Vec<Mounted>> {
     let text = fs::read_to_string("/proc/self/mountinfo")?;
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();

@@ -104,22 +104,29 @@ fn exec_cgroup_per_controller() {
     }
 }
 
-/// The sub-cgroup of one controller, with the others' default: `--cgroup /` and no `--cgroup`
-/// are the container's cgroup everywhere.
+/// The sub-cgroup of one controller, with the others' default (also for a process that is not
+/// root); `--cgroup /` and no `--cgroup` are the container's cgroup everywhere.
 #[test]
 fn exec_cgroup_one_controller_and_top() {
     if systemd_driver() || !v1_controllers() {
         return;
     }
     let (rt, id, _init) = container_with_subs("exec-cg-one", &[("memory", "m")]);
-    let exec = exec_detached(&rt, &id, &["--cgroup", "memory:m"]);
-    for (controllers, path) in cgroups_of(exec) {
-        let want = if controllers.split(',').any(|c| c == "memory") {
-            format!("/{id}/m")
-        } else {
-            format!("/{id}")
-        };
-        assert_eq!(path, want, "hierarchy {controllers:?}");
+    // Also as a user without privileges: the process moves itself after libcontainer has
+    // switched to its user, through files berth opened.
+    for extra in [
+        &["--cgroup", "memory:m"][..],
+        &["--cgroup", "memory:m", "--user", "1000:1000"],
+    ] {
+        let exec = exec_detached(&rt, &id, extra);
+        for (controllers, path) in cgroups_of(exec) {
+            let want = if controllers.split(',').any(|c| c == "memory") {
+                format!("/{id}/m")
+            } else {
+                format!("/{id}")
+            };
+            assert_eq!(path, want, "{extra:?}: hierarchy {controllers:?}");
+        }
     }
     for extra in [&["--cgroup", "/"][..], &[]] {
         let exec = exec_detached(&rt, &id, extra);

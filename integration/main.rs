@@ -11,6 +11,7 @@ mod common;
 mod compat;
 mod confine;
 mod errors;
+mod exec_cgroups;
 mod fuzz;
 mod hardening;
 mod lifecycle;

@@ -9,15 +9,23 @@
 //! into the container's cgroup in those hierarchies for the time of the fork ([`Joined`]).
 //!
 //! `exec --cgroup` names sub-cgroups of the container's cgroup, for all controllers or per
-//! controller ([`SubCgroups`]). Knows nothing of the command line.
+//! controller ([`SubCgroups`]). libcontainer joins one path in every hierarchy it manages; where
+//! the paths differ per controller, the exec'd process moves itself into them before its
+//! program runs ([`JoiningExecutor`]). Knows nothing of the command line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use libcgroups::common::CgroupSetup;
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::{
+    Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
+};
 
 use crate::teardown::cgroup::{mounted_hierarchies, Version};
 
@@ -50,13 +58,6 @@ struct Hierarchy {
 }
 
 impl Hierarchy {
-    fn name(&self) -> String {
-        match self.version {
-            Version::V1 => self.controllers.join(","),
-            Version::V2 => "unified".to_string(),
-        }
-    }
-
     /// The directory of cgroup `rel` (relative to the hierarchy's root) in this hierarchy.
     fn dir(&self, rel: &Path) -> PathBuf {
         self.mount.join(rel.strip_prefix("/").unwrap_or(rel))
@@ -174,9 +175,17 @@ impl Drop for Joined {
 
 /// runc's wording for a cgroup a process cannot be added to.
 fn adding_pid_error(dir: &Path, e: io::Error) -> anyhow::Error {
-    let text = match e.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        _ => e.to_string(),
+    // The system's message, in runc's (Go's) lower case: "no such file or directory".
+    let text = match e.raw_os_error() {
+        Some(n) => {
+            let desc = nix::errno::Errno::from_raw(n).desc();
+            let mut chars = desc.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_lowercase().chain(chars).collect()
+            })
+        }
+        None if e.kind() == io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        None => e.to_string(),
     };
     anyhow!(
         "adding pid to cgroups: {}: {text}",
@@ -244,21 +253,22 @@ impl SubCgroups {
     }
 
     /// Checks the sub-cgroups against the hierarchies mounted here and the container's cgroup
-    /// `cgroup_path`, and returns the one sub-cgroup (relative to the container's cgroup) to
-    /// hand libcontainer, which joins a single path in every hierarchy it manages: every
-    /// controller named must be mounted, every directory must exist (runc never creates exec's
-    /// cgroups), and the hierarchies libcontainer manages must all get the same path.
-    pub fn resolve(&self, cgroup_path: &Path) -> Result<Option<PathBuf>> {
+    /// `cgroup_path`, and plans the joins: every controller named must be mounted and every
+    /// directory must exist (runc never creates exec's cgroups). libcontainer joins a single
+    /// path in every hierarchy it manages: when those all get the same path it is handed that
+    /// one ([`ExecCgroups::libcontainer`]); otherwise the process moves itself into each of
+    /// them before its program runs ([`ExecCgroups::executor`]).
+    pub fn resolve(&self, cgroup_path: &Path) -> Result<ExecCgroups> {
         if self.is_empty() {
-            return Ok(None);
+            return Ok(ExecCgroups::default());
         }
         let hierarchies = hierarchies()?;
         for c in self.per_controller.keys() {
             if !hierarchies.iter().any(|h| h.controllers.contains(c)) {
-                bail!("unknown controller {c}: no cgroup v1 hierarchy has it");
+                bail!("unknown controller {c}: no cgroup hierarchy has it");
             }
         }
-        let mut managed: Vec<(String, PathBuf)> = Vec::new();
+        let mut managed: Vec<(PathBuf, PathBuf)> = Vec::new();
         for h in &hierarchies {
             let top = h.dir(cgroup_path);
             if !top.is_dir() {
@@ -273,32 +283,115 @@ impl SubCgroups {
                 ));
             }
             if h.managed {
-                managed.push((h.name(), sub));
+                managed.push((sub, dir));
             }
         }
-        let mut paths: Vec<&PathBuf> = managed.iter().map(|(_, p)| p).collect();
+        let mut paths: Vec<&PathBuf> = managed.iter().map(|(sub, _)| sub).collect();
         paths.sort();
         paths.dedup();
-        if paths.len() > 1 {
-            let list: Vec<String> = managed
-                .iter()
-                .map(|(name, p)| format!("{name}:/{}", p.display()))
-                .collect();
-            bail!(
-                "--cgroup: a different sub-cgroup per controller is not supported ({})",
-                list.join(", ")
-            );
+        if let [] | [_] = paths.as_slice() {
+            let one = paths.first().map(|p| (*p).clone());
+            return Ok(ExecCgroups {
+                libcontainer: one.filter(|p| !p.as_os_str().is_empty()),
+                joins: SelfJoins::default(),
+            });
         }
-        Ok(paths
-            .first()
-            .map(|p| (*p).clone())
-            .filter(|p| !p.as_os_str().is_empty()))
+        let mut procs = Vec::new();
+        for (_, dir) in managed
+            .into_iter()
+            .filter(|(sub, _)| !sub.as_os_str().is_empty())
+        {
+            let file = dir.join("cgroup.procs");
+            let fd = fs::OpenOptions::new()
+                .write(true)
+                .open(&file)
+                .map_err(|e| adding_pid_error(&dir, e))?;
+            procs.push((file, OwnedFd::from(fd)));
+        }
+        Ok(ExecCgroups {
+            libcontainer: None,
+            joins: SelfJoins(Arc::new(procs)),
+        })
+    }
+}
+
+/// How an exec'd process gets into its sub-cgroups (see [`SubCgroups::resolve`]).
+#[derive(Debug, Default)]
+pub struct ExecCgroups {
+    /// The one sub-cgroup (relative to the container's cgroup) libcontainer joins in every
+    /// hierarchy it manages; none: the container's cgroup.
+    pub libcontainer: Option<PathBuf>,
+    joins: SelfJoins,
+}
+
+impl ExecCgroups {
+    /// `next`, the executor that runs the process's program, preceded by the process's moves
+    /// into the sub-cgroups libcontainer does not put it in.
+    pub fn executor<E: Executor + Clone + 'static>(&self, next: E) -> JoiningExecutor<E> {
+        JoiningExecutor {
+            joins: self.joins.clone(),
+            next,
+        }
+    }
+}
+
+/// The `cgroup.procs` files of the sub-cgroups an exec'd process moves itself into, opened by
+/// berth on the host: the process writes to them from inside the container, where the paths
+/// may not be reachable (the kernel checks the opener's credentials, not the writer's).
+#[derive(Debug, Clone, Default)]
+struct SelfJoins(Arc<Vec<(PathBuf, OwnedFd)>>);
+
+impl SelfJoins {
+    /// In the exec'd process: moves it into each cgroup.
+    fn enter(&self) -> std::result::Result<(), String> {
+        for (file, fd) in self.0.iter() {
+            match nix::unistd::write(fd, b"0") {
+                Ok(_) => {}
+                Err(e) => {
+                    let e = io::Error::from(e);
+                    let dir = file.parent().unwrap_or(file);
+                    return Err(adding_pid_error(dir, e).to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An executor that moves the process into its sub-cgroups, then runs `next`: in libcontainer's
+/// fork, inside the container, before the program (and before a seccomp filter `next` loads).
+#[derive(Clone)]
+pub struct JoiningExecutor<E> {
+    joins: SelfJoins,
+    next: E,
+}
+
+impl<E: Executor + Clone + 'static> Executor for JoiningExecutor<E> {
+    fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
+        self.joins.enter().map_err(ExecutorError::Other)?;
+        self.next.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
+        self.next.validate(spec)
+    }
+
+    fn setup_envs(
+        &self,
+        envs: HashMap<String, String>,
+    ) -> std::result::Result<(), ExecutorSetEnvsError> {
+        self.next.setup_envs(envs)
     }
 }
 
 /// A sub-cgroup path: relative to the container's cgroup (a leading `/` is its top), never
 /// above it.
 fn sub_path(text: &str) -> Result<PathBuf> {
+    // Both runc's phrases: 1.1's ("... is not a sub cgroup path") and later ones' ("bad sub
+    // cgroup path: ...").
+    let outside = || {
+        anyhow!("bad sub cgroup path: {text} is not a sub cgroup path of the container's cgroup")
+    };
     let mut out = PathBuf::new();
     for c in Path::new(text).components() {
         match c {
@@ -306,10 +399,10 @@ fn sub_path(text: &str) -> Result<PathBuf> {
             Component::Normal(n) => out.push(n),
             Component::ParentDir => {
                 if !out.pop() {
-                    bail!("{text} is not a sub cgroup path");
+                    return Err(outside());
                 }
             }
-            Component::Prefix(_) => bail!("{text} is not a sub cgroup path"),
+            Component::Prefix(_) => return Err(outside()),
         }
     }
     Ok(out)
@@ -345,7 +438,8 @@ mod tests {
         assert_eq!(sub_path("a/../b").unwrap(), PathBuf::from("b"));
         assert_eq!(sub_path("/a/./b/").unwrap(), PathBuf::from("a/b"));
         let e = SubCgroups::parse(&args(&[".."])).unwrap_err().to_string();
-        assert!(e.contains(".. is not a sub cgroup path"), "{e}");
+        assert!(e.contains(" .. is not a sub cgroup path"), "{e}");
+        assert!(e.contains("bad sub cgroup path"), "{e}");
     }
 
     #[test]

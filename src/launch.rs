@@ -538,7 +538,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
     let sub_cgroups = SubCgroups::parse(&opts.cgroups)?;
     let cgroup_path = c.cgroup_path()?;
-    let sub_cgroup = sub_cgroups.resolve(&cgroup_path)?;
+    let exec_cgroups = sub_cgroups.resolve(&cgroup_path)?;
     let mut process = exec_process(&c, opts)?;
     validate::process_fields(&process, "the process").context("cannot exec")?;
     // libcontainer's exec loads no seccomp filter: berth does (see `seccomp`).
@@ -597,14 +597,15 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
                 .with_console_socket(console_path.as_ref())
                 .with_preserved_fds(opts.preserve_fds);
             b = match &filter {
-                Some(filter) => b.with_executor(filter.executor()),
-                None => b.with_executor(RuncExecutor::new(false)),
+                Some(filter) => b.with_executor(exec_cgroups.executor(filter.executor())),
+                None => b.with_executor(exec_cgroups.executor(RuncExecutor::new(false))),
             };
             Ok(b.as_tenant()
                 .with_process(Some(&process_path))
                 .with_detach(opts.detach || console_path.is_some())
                 .with_sub_cgroup(
-                    sub_cgroup
+                    exec_cgroups
+                        .libcontainer
                         .as_ref()
                         .map(|p| p.to_string_lossy().into_owned()),
                 )
@@ -622,7 +623,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
-    if !rootless::true_root() && !c.no_cgroup() && sub_cgroup.is_none() {
+    if !rootless::true_root() && !c.no_cgroup() && sub_cgroups.is_empty() {
         // As for create (`rootless::check_placed`): a process libcontainer could not move into
         // the container's cgroup would escape every teardown.
         let expected = c

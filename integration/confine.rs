@@ -1,6 +1,8 @@
-//! What confines a container's processes beyond its namespaces: the seccomp filter of processes
-//! started by `exec` (libcontainer's exec loads none; berth does), its hand-over to a seccomp
-//! agent, and device rules under cgroup v2 (an eBPF program berth attaches).
+//! What confines a container's processes beyond its namespaces: the seccomp filter berth loads
+//! (init's and that of processes started by `exec`: libcontainer's exec loads none), runc's
+//! `ENOSYS` for syscalls newer than the profile, `startContainer` hooks under the filter, the
+//! filter's hand-over to a seccomp agent, and device rules under cgroup v2 (an eBPF program
+//! berth attaches).
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -93,6 +95,203 @@ fn exec_runs_under_the_containers_seccomp_filter() {
         );
         rt.run(&["delete", "-f", &id]).ok();
     }
+}
+
+/// A static program, built with gcc in `dir`, that makes each syscall its arguments number (with
+/// zero arguments) and prints "NUMBER ERRNO" for each (0 when it succeeded).
+fn syscall_probe(dir: &Path) -> PathBuf {
+    let src = dir.join("probe.c");
+    let bin = dir.join("probe");
+    std::fs::write(
+        &src,
+        r#"#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        long nr = strtol(argv[i], NULL, 0);
+        errno = 0;
+        long r = syscall(nr, 0L, 0L, 0L, 0L, 0L, 0L);
+        printf("%ld %d\n", nr, r < 0 ? errno : 0);
+    }
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("gcc is needed to build the syscall probe");
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// The errno `probe` printed for syscall `nr`.
+fn probe_errno(stdout: &str, nr: i64) -> i32 {
+    stdout
+        .lines()
+        .find_map(|l| {
+            let (n, e) = l.split_once(' ')?;
+            (n.parse::<i64>().ok()? == nr).then(|| e.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no result for syscall {nr} in:\n{stdout}"))
+}
+
+/// runc's stub in front of the filter: a syscall numbered above every syscall the profile names
+/// (for the calling architecture, x32 apart from x86-64) fails with ENOSYS instead of the
+/// profile's default action, so that a C library falls back from a syscall newer than the
+/// profile; below that, the default action still applies. In init, with and without
+/// no_new_privs (the capability lent to load the filter then is given back).
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    use libseccomp::{ScmpArch, ScmpSyscall};
+    const DEFAULT_ERRNO: i32 = 122; // EDQUOT
+    let rt = Runtime::new("confine-enosys");
+    let host = rt.dir.join("probe-dir");
+    std::fs::create_dir_all(&host).unwrap();
+    syscall_probe(&host);
+    // Every x86-64 syscall libseccomp knows is allowed, except getppid.
+    let names: Vec<String> = (0..1024)
+        .filter_map(|n| ScmpSyscall::from(n).get_name_by_arch(ScmpArch::X8664).ok())
+        .filter(|n| n != "getppid")
+        .collect();
+    let getppid = i64::from(i32::from(
+        ScmpSyscall::from_name_by_arch("getppid", ScmpArch::X8664).unwrap(),
+    ));
+    let x32_getppid = i64::from(i32::from(
+        ScmpSyscall::from_name_by_arch("getppid", ScmpArch::X32).unwrap(),
+    ));
+    let x32_bit = 0x4000_0000_i64;
+    let getpid = i64::from(i32::from(
+        ScmpSyscall::from_name_by_arch("getpid", ScmpArch::X8664).unwrap(),
+    ));
+    let numbers = [getpid, getppid, 1000, x32_getppid, x32_bit + 1000];
+    let mut args = vec!["/probe/probe".to_string()];
+    args.extend(numbers.iter().map(|n| n.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut caps_without_filter = None;
+    for nnp in [true, false] {
+        let mut b = rt.bundle(&["cat", "/proc/self/status"]);
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/probe", "type": "bind",
+                "source": host, "options": ["bind", "ro"]
+            }));
+        });
+        // The same container without a filter: the capabilities init should end with.
+        if caps_without_filter.is_none() {
+            let id = rt.id("plain");
+            rt.adopt(&id);
+            let out = rt.run(&["run", "--bundle", b.path(), &id]);
+            out.ok();
+            caps_without_filter = Some(out.stdout.clone());
+        }
+        b.edit(|c| {
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                format!("cat /proc/self/status; {}", args.join(" "))
+            ]);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "defaultErrnoRet": DEFAULT_ERRNO,
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+            });
+        });
+        let id = rt.id(&format!("nnp-{nnp}"));
+        rt.adopt(&id);
+        let out = rt.run(&["run", "--bundle", b.path(), &id]);
+        out.ok();
+        assert_eq!(probe_errno(&out.stdout, getpid), 0, "nnp {nnp}: {out}");
+        assert_eq!(
+            probe_errno(&out.stdout, getppid),
+            DEFAULT_ERRNO,
+            "nnp {nnp}: {out}"
+        );
+        assert_eq!(
+            probe_errno(&out.stdout, 1000),
+            libc::ENOSYS,
+            "nnp {nnp}: {out}"
+        );
+        assert_eq!(
+            probe_errno(&out.stdout, x32_getppid),
+            DEFAULT_ERRNO,
+            "nnp {nnp}: {out}"
+        );
+        assert_eq!(
+            probe_errno(&out.stdout, x32_bit + 1000),
+            libc::ENOSYS,
+            "nnp {nnp}: {out}"
+        );
+        let plain = caps_without_filter.as_deref().unwrap_or_default();
+        assert_eq!(status_line(&out.stdout, "Seccomp:"), "Seccomp:\t2", "{out}");
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+            assert_eq!(
+                status_line(&out.stdout, key),
+                status_line(plain, key),
+                "nnp {nnp}: {key} differs from the container's without a filter"
+            );
+        }
+    }
+}
+
+/// A `startContainer` hook runs in the container under its filter, with the container's state
+/// on stdin; when it fails, `run` fails with runc's words and the program never runs.
+#[test]
+fn start_container_hooks_run_under_the_filter() {
+    let rt = Runtime::new("confine-hooks");
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+    });
+    // A hook that succeeds: what it read on stdin is there for the program.
+    let mut b = rt.bundle(&["cat", "/dev/shm/state"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = profile.clone();
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "cat > /dev/shm/state"]}
+        ]});
+    });
+    let id = rt.id("ok");
+    rt.adopt(&id);
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    out.ok();
+    let state: Value = serde_json::from_str(out.stdout.trim()).unwrap_or(Value::Null);
+    assert_eq!(state["id"], json!(id), "{out}");
+    assert_eq!(state["status"], json!("created"), "{out}");
+    assert_eq!(state["pid"], json!(1), "{out}");
+    assert_eq!(state["bundle"], json!(b.path()), "{out}");
+    // A hook the filter kills.
+    let mut b = rt.bundle(&["echo", "the program ran"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = profile.clone();
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/true"},
+            {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/foo"]}
+        ]});
+    });
+    let id = rt.id("killed");
+    rt.adopt(&id);
+    let out = rt.run(&["run", "--bundle", b.path(), &id]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains(
+            "error running startContainer hook #1: error running hook: signal: bad system call"
+        ),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("the program ran"), "{out}");
 }
 
 /// A seccomp agent: takes each listener sent to `path` with its state, reports the state on
@@ -190,6 +389,11 @@ fn exec_hands_its_filter_to_the_seccomp_agent() {
         let init = rt.run_detached(&id, &b);
         let created = states.recv_timeout(limit).expect("init's listener");
         assert_eq!(created["state"]["id"], json!(id), "{created}");
+        assert_eq!(created["state"]["status"], json!("creating"), "{created}");
+        assert_eq!(created["state"]["pid"], json!(init), "{created}");
+        assert_eq!(created["pid"], json!(init), "{created}");
+        assert_eq!(created["state"]["bundle"], json!(b.path()), "{created}");
+        assert_eq!(created["metadata"], json!("berth-test"), "{created}");
         let out = rt.run(&["exec", &id, "mkdir", "/dev/shm/x"]);
         assert!(out.stderr.contains(AGENT_MESSAGE), "nnp {nnp}:\n{out}");
         let exec = states

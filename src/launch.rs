@@ -171,6 +171,7 @@ fn create_with(
     }
     let reach = Reach::plan(&mut prepared_spec)?;
     let prepared = PreparedBundle::write(root, id, &prepared_spec)?;
+    prepared.keep_seccomp(&spec)?;
     stages.done("prepared config written");
     // The caller's console socket gets the terminal once berth has set it up.
     let mut relay =
@@ -190,6 +191,8 @@ fn create_with(
         check_existing_cgroup(&existing)?;
     }
     seccomp::check_agent(&spec)?;
+    // The filter and the startContainer hooks, which berth's executor loads and runs in init.
+    let init = seccomp::plan_init(&spec, id, &bundle)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
@@ -211,14 +214,17 @@ fn create_with(
         let entered = reach.enter()?;
         let inheritable = InheritableForChild::raise(spec.process().as_ref());
         stages.done("cgroups joined");
-        let built = build_init(
-            root,
-            id,
-            prepared.path(),
-            &rootfs_of(&spec, &bundle),
-            console_path.as_deref(),
-            opts,
-        );
+        let built = init.around(|| {
+            build_init(
+                root,
+                id,
+                prepared.path(),
+                &rootfs_of(&spec, &bundle),
+                console_path.as_deref(),
+                opts,
+                init.executor(),
+            )
+        });
         drop(inheritable);
         drop(entered);
         drop(joined);
@@ -330,6 +336,7 @@ fn build_init(
     rootfs: &Path,
     console_socket: Option<&Path>,
     opts: &CreateOptions,
+    executor: seccomp::FilterExecutor,
 ) -> Result<i32> {
     root.ensure()?;
     let console_socket = console_socket.map(std::path::absolute).transpose()?;
@@ -337,7 +344,7 @@ fn build_init(
         .with_root_path(&root.path)?
         .with_console_socket(console_socket.as_ref())
         .with_preserved_fds(opts.preserve_fds)
-        .with_executor(RuncExecutor::new(true))
+        .with_executor(executor)
         .validate_id()?
         .as_init(bundle)
         .with_systemd(opts.systemd_cgroup)

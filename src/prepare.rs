@@ -8,7 +8,9 @@
 //! moves into the container's state directory and `state.json` records the caller's bundle
 //! again (for `state`, and for the hooks that `start` and `delete` run). `exec` gives
 //! libcontainer a state root of its own ([`ExecView`]) whose `state.json` points at the
-//! prepared bundle. Knows nothing of the command line.
+//! prepared bundle. The container's seccomp profile and `startContainer` hooks are not in the
+//! prepared config: berth loads the one and runs the others itself (see `seccomp`, `hooks`);
+//! the profile is kept beside the config, for `exec`. Knows nothing of the command line.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,9 @@ use crate::fsutil::write_atomic;
 /// The prepared bundle's name in the container's state directory.
 const INSTALLED: &str = "berth-bundle";
 
+/// The container's seccomp profile as config.json gives it, in its prepared bundle.
+const SECCOMP: &str = "seccomp.json";
+
 /// The list of cgroup directories a create made itself (see `join`), in its prepared bundle.
 const CGROUPS_RECORD: &str = "cgroups";
 
@@ -33,8 +38,8 @@ const CGROUPS_RECORD: &str = "cgroups";
 const TMP: &str = ":tmp";
 
 /// The config as berth hands it to libcontainer; see the module's documentation.
-pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
-    let mut spec = spec.clone();
+pub fn spec(original: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
+    let mut spec = original.clone();
     // The caller's bundle stays the bundle; the prepared one lives elsewhere.
     let mut rootfs_names = Vec::new();
     if let Some(root) = spec.root().clone() {
@@ -48,23 +53,21 @@ pub fn spec(spec: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> {
     if let Some(linux) = spec.linux().clone() {
         let mut linux = linux;
         linux.set_cgroups_path(Some(cgroup_path.to_path_buf()));
-        if let Some(seccomp) = linux.seccomp().clone() {
-            linux.set_seccomp(Some(seccomp_as_runc_reads_it(seccomp)));
-        }
+        // berth loads the filter itself (see `seccomp`); the profile is kept beside the config
+        // ([`PreparedBundle::keep_seccomp`]).
+        linux.set_seccomp(None);
         if let Some(resources) = linux.resources().clone() {
             linux.set_resources(Some(device_access_as_runc_reads_it(resources)));
         }
         spec.set_linux(Some(linux));
     }
-    if let Some(mut process) = spec.process().clone() {
-        // `noNewPrivileges: false` means what leaving it out means, but libcontainer loads
-        // the seccomp filter before it drops the capabilities (as runc does without no_new_privs)
-        // only when the field is missing: later, without CAP_SYS_ADMIN and no_new_privs,
-        // the kernel refuses the filter.
-        if process.no_new_privileges() == Some(false) {
-            process.set_no_new_privileges(None);
+    crate::seccomp::lend_for_init(&mut spec, original);
+    // berth runs them itself, in init's executor (see `hooks::StartContainer`).
+    if let Some(mut hooks) = spec.hooks().clone() {
+        if hooks.start_container().is_some() {
+            hooks.set_start_container(None);
+            spec.set_hooks(Some(hooks));
         }
-        spec.set_process(Some(process));
     }
     if let Some(mounts) = spec.mounts().clone() {
         let mounts = mounts
@@ -103,9 +106,9 @@ fn device_access_as_runc_reads_it(mut resources: LinuxResources) -> LinuxResourc
 
 /// The seccomp profile with the arguments of `SCMP_CMP_MASKED_EQ` rules swapped: runc (and the
 /// runtime spec) read `value` as the mask and `valueTwo` as the value to compare with;
-/// libcontainer hands libseccomp `valueTwo` as the mask. Swapped, libcontainer's reading gives
-/// runc's.
-pub fn seccomp_as_runc_reads_it(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
+/// libcontainer hands libseccomp `valueTwo` as the mask. An older berth wrote its prepared
+/// config's profile swapped, for libcontainer to load; swapped again, it reads as given.
+pub fn swap_masked_eq(mut seccomp: LinuxSeccomp) -> LinuxSeccomp {
     let Some(mut syscalls) = seccomp.syscalls().clone() else {
         return seccomp;
     };
@@ -245,6 +248,16 @@ impl PreparedBundle {
         self.dir.as_deref().unwrap_or(Path::new(""))
     }
 
+    /// Keeps `spec`'s seccomp profile, which the prepared config leaves out, beside it (for
+    /// `exec`); nothing without one.
+    pub fn keep_seccomp(&self, spec: &Spec) -> Result<()> {
+        let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(());
+        };
+        write_atomic(&self.path().join(SECCOMP), &serde_json::to_vec(seccomp)?)
+            .context("cannot write the container's seccomp profile")
+    }
+
     /// Where `create` lists the cgroup directories it makes before libcontainer runs (see
     /// [`remove_leftovers`]).
     pub fn cgroups_record(&self) -> PathBuf {
@@ -325,6 +338,13 @@ fn remove_tmp_if_empty(dir: &Path) {
 /// [`PreparedBundle::install`]); a container made by an older berth has none.
 pub fn installed_config(c: &Container) -> PathBuf {
     c.dir.join(INSTALLED).join("config.json")
+}
+
+/// The seccomp profile kept in container `c`'s prepared bundle (see
+/// [`PreparedBundle::keep_seccomp`]); a container made by an older berth, or without a profile,
+/// has none.
+pub fn installed_seccomp(c: &Container) -> PathBuf {
+    c.dir.join(INSTALLED).join(SECCOMP)
 }
 
 /// A state root of exec's own, holding a copy of the container's `state.json` for libcontainer

@@ -1,20 +1,27 @@
-//! The container's seccomp filter for the processes `exec` starts.
+//! The container's seccomp filter: berth loads it itself, for the container's init and for the
+//! processes `exec` starts, through its executor, which libcontainer calls in the process just
+//! before it lets it go on ([`FilterExecutor`]).
 //!
-//! libcontainer 0.7's tenant builder (its `exec`) rebuilds `linux` of the config it hands the new
-//! process from scratch, keeping only the namespaces, `cgroupsPath`, `personality` and
-//! `timeOffsets`: `linux.seccomp` is dropped, and its init code, which loads the filter from that
-//! config, loads none. (Its seccomp-agent hand-over would fail too: for exec it has no container
-//! state to describe.) So berth loads the filter itself, in the exec'd process, through the
-//! executor libcontainer calls last, just before `execve` ([`FilterExecutor`]):
-//!
-//! - with `noNewPrivileges: true`, libcontainer has set no_new_privs; loading the filter needs no
-//!   privilege, and this is the moment runc loads it too (as close to `execve` as possible);
-//! - without no_new_privs, the kernel wants `CAP_SYS_ADMIN` to load a filter, and libcontainer has
-//!   dropped the capabilities by then. runc loads the filter before it drops them. berth lends
-//!   the process `CAP_SYS_ADMIN` (effective and permitted only, not bounding, inheritable or
-//!   ambient) in the process it hands libcontainer, loads the filter and then drops the lent
-//!   capability, so the process execs with exactly the capabilities it asked for. As with
-//!   runc's order, the filter then sees a few syscalls of the runtime's (`capget`, `capset`).
+//! - libcontainer 0.7 loads the filter libseccomp makes, without runc's `ENOSYS` stub for
+//!   syscalls newer than the profile (see `filter`); and its tenant builder (its `exec`)
+//!   rebuilds `linux` of the config it hands the new process, dropping `linux.seccomp`. So
+//!   berth takes `linux.seccomp` out of the config it hands libcontainer (see `prepare`), keeps
+//!   the profile beside it, makes the program in berth before libcontainer forks, and loads
+//!   it in the process.
+//! - init loads it in the executor's `validate`, the last step of libcontainer's init before it
+//!   reports ready to `create` (where libcontainer loads a filter with no_new_privs too): the
+//!   filter is there when `create` returns and the seccomp agent has its listener then, as
+//!   runc does; the `startContainer` hooks then run under it (see `hooks`). An exec'd process
+//!   loads it in `exec`, as close to `execve` as possible.
+//! - with `noNewPrivileges: true`, libcontainer has set no_new_privs; loading the filter needs
+//!   no privilege;
+//! - without no_new_privs, the kernel wants `CAP_SYS_ADMIN` to load a filter, and libcontainer
+//!   has dropped the capabilities by then. runc loads the filter before it drops them. berth
+//!   lends the process `CAP_SYS_ADMIN` (effective and permitted only, not bounding,
+//!   inheritable or ambient) in the process it hands libcontainer, loads the filter and then
+//!   drops the lent capability, so the process execs with exactly the capabilities it asked
+//!   for. As with runc's order, the filter then sees a few syscalls of the runtime's (`capget`,
+//!   `capset`).
 //!
 //! With `SCMP_ACT_NOTIFY` rules the filter's listener goes to the seccomp agent
 //! (`linux.seccomp.listenerPath`) as runc sends it: the process writes the listener's number to
@@ -22,6 +29,8 @@
 //! with the container's state to the agent, and answers. The process uses only `write`, `read`
 //! and `close` for this, which a profile cannot make wait for the agent (`write` may not be a
 //! notify rule).
+
+mod filter;
 
 use std::fs;
 use std::io::IoSliceMut;
@@ -32,7 +41,7 @@ use std::sync::Barrier;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use libcontainer::oci_spec::runtime::{
-    Capability, ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, Process, Spec,
+    Capability, ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, Process, Spec, State,
     StateBuilder, SECCOMP_FD_NAME,
 };
 use libcontainer::workload::{
@@ -44,41 +53,117 @@ use nix::sys::socket::{
 };
 
 use crate::container::Container;
+use crate::hooks::StartContainer;
 use crate::workload::RuncExecutor;
 
-/// The longest answer berth writes to the exec'd process (an error line).
+pub use filter::Program;
+
+/// The longest answer berth writes to the process (an error line).
 const ANSWER_MAX: usize = 1024;
 
-/// The container's filter and how the exec'd process gets it; `None` when the container has no
-/// filter. Lends `process` `CAP_SYS_ADMIN` where it needs it (see the module's documentation).
+/// The exec'd process's filter and how it gets it; `None` when the container has no filter.
+/// Lends `process` `CAP_SYS_ADMIN` where it needs it (see the module's documentation).
 pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> {
     let Some(seccomp) = container_filter(c)? else {
         return Ok(None);
     };
+    let program = filter::compile(&seccomp).context("invalid seccomp profile")?;
     let lent = if process.no_new_privileges() == Some(true) {
         Lent::default()
     } else {
         lend_sys_admin(process)
     };
-    let relay = if libcontainer::seccomp::is_notify(&seccomp) {
-        Some(AgentRelay::new(c, &seccomp)?)
+    let relay = if program.notifies() {
+        Some(AgentRelay::new(running_state(c)?, &seccomp)?)
     } else {
         None
     };
     Ok(Some(ExecFilter {
         executor: FilterExecutor {
-            seccomp,
-            lent,
-            relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+            load: Some(Load {
+                program,
+                lent,
+                relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+            }),
+            in_validate: false,
+            start_hooks: None,
             next: RuncExecutor::new(false),
         },
         relay,
     }))
 }
 
+/// The container's state as the seccomp agent gets it for an exec'd process.
+fn running_state(c: &Container) -> Result<State> {
+    StateBuilder::default()
+        .version(libcontainer::oci_spec::runtime::VERSION)
+        .id(c.id.clone())
+        .status(ContainerState::Running)
+        .pid(c.state.pid.unwrap_or(0))
+        .bundle(c.state.bundle.clone())
+        .annotations(c.state.annotations.clone().unwrap_or_default())
+        .build()
+        .context("cannot describe the container for the seccomp agent")
+}
+
+/// `create`: the config's filter and `startContainer` hooks, which init's executor loads and
+/// runs (`spec`: the caller's config; `bundle`: the caller's bundle). Nothing when the config
+/// has neither: libcontainer gets berth's plain executor.
+pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
+    let start_hooks = StartContainer::new(spec, id, bundle)
+        .context("cannot describe the container for its startContainer hooks")?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let mut relay = None;
+    let load = match seccomp {
+        Some(seccomp) => {
+            let program = filter::compile(seccomp).context("invalid seccomp profile")?;
+            let mut process = spec.process().clone().unwrap_or_default();
+            let lent = if needs_lending(spec) {
+                lend_sys_admin(&mut process)
+            } else {
+                Lent::default()
+            };
+            if program.notifies() {
+                let state = StateBuilder::default()
+                    .version(libcontainer::oci_spec::runtime::VERSION)
+                    .id(id.to_string())
+                    .status(ContainerState::Creating)
+                    .bundle(bundle.to_path_buf())
+                    .annotations(spec.annotations().clone().unwrap_or_default())
+                    .build()
+                    .context("cannot describe the container for the seccomp agent")?;
+                relay = Some(AgentRelay::new(state, seccomp)?);
+            }
+            Some(Load {
+                program,
+                lent,
+                relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+            })
+        }
+        None => None,
+    };
+    Ok(ExecFilter {
+        executor: FilterExecutor {
+            load,
+            in_validate: true,
+            start_hooks,
+            next: RuncExecutor::new(true),
+        },
+        relay,
+    })
+}
+
+/// Whether the process of `spec` gets `CAP_SYS_ADMIN` lent to load its filter: it has a filter
+/// and no no_new_privs (see the module's documentation).
+pub fn needs_lending(spec: &Spec) -> bool {
+    let has_filter = spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some());
+    let nnp = spec.process().as_ref().and_then(|p| p.no_new_privileges()) == Some(true);
+    has_filter && !nnp
+}
+
 /// Before `create`: a config whose filter notifies an agent names a socket that is there.
-/// libcontainer connects to the agent only once init has loaded the filter, and then reports
-/// "failed seccomp listener" with no cause; runc's words say what is wrong.
+/// berth connects to the agent only once init has loaded the filter; runc's words say what is
+/// wrong before anything is made.
 pub fn check_agent(spec: &Spec) -> Result<()> {
     let Some(seccomp) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
         return Ok(());
@@ -104,22 +189,29 @@ pub fn check_agent(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// The filter as libcontainer loads it for the container's init: from the config berth
-/// prepared (see `prepare`), or the bundle's own, read as runc reads it, for a container made
-/// before berth prepared one.
+/// The container's profile as runc reads it: the one `create` kept beside the prepared config
+/// (see `prepare`); for a container made by an older berth, the prepared config's (with its
+/// masked comparisons as that berth wrote them for libcontainer) or the bundle's own.
 fn container_filter(c: &Container) -> Result<Option<LinuxSeccomp>> {
+    let kept = crate::prepare::installed_seccomp(c);
+    if kept.exists() {
+        let text = fs::read(&kept).with_context(|| format!("cannot read {}", kept.display()))?;
+        return serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|e| anyhow!("{} is not a valid seccomp profile: {e}", kept.display()));
+    }
     let prepared = crate::prepare::installed_config(c);
-    let (path, as_given) = if prepared.exists() {
-        (prepared, false)
+    let (path, older_prepared) = if prepared.exists() {
+        (prepared, true)
     } else {
-        (c.state.bundle.join("config.json"), true)
+        (c.state.bundle.join("config.json"), false)
     };
     let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let spec: Spec = serde_json::from_slice(&text)
         .map_err(|e| anyhow!("{} is not a valid OCI config: {e}", path.display()))?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     Ok(match seccomp {
-        Some(s) if as_given => Some(crate::prepare::seccomp_as_runc_reads_it(s)),
+        Some(s) if older_prepared => Some(crate::prepare::swap_masked_eq(s)),
         other => other,
     })
 }
@@ -151,7 +243,19 @@ fn lend_sys_admin(process: &mut Process) -> Lent {
     lent
 }
 
-/// The exec'd process's filter: the executor to hand libcontainer, and berth's side of the
+/// `create`'s prepared config: its process gets `CAP_SYS_ADMIN` lent where the filter needs it
+/// (see the module's documentation).
+pub fn lend_for_init(prepared: &mut Spec, spec: &Spec) {
+    if !needs_lending(spec) {
+        return;
+    }
+    if let Some(mut process) = prepared.process().clone() {
+        lend_sys_admin(&mut process);
+        prepared.set_process(Some(process));
+    }
+}
+
+/// A process's filter and hooks: the executor to hand libcontainer, and berth's side of the
 /// hand-over to the seccomp agent.
 pub struct ExecFilter {
     executor: FilterExecutor,
@@ -164,9 +268,9 @@ impl ExecFilter {
         self.executor.clone()
     }
 
-    /// Runs `build` (libcontainer's exec, which returns once the process has exec'd or failed)
-    /// while berth answers the process's hand-over, if any. A failure of the hand-over is the
-    /// cause of the build's failure, and is returned in its place.
+    /// Runs `build` (libcontainer's build, which returns once the process has exec'd or is
+    /// ready, or failed) while berth answers the process's hand-over, if any. A failure of the
+    /// hand-over is the cause of the build's failure, and is returned in its place.
     pub fn around<T>(&self, build: impl FnOnce() -> Result<T>) -> Result<T> {
         let Some(relay) = &self.relay else {
             return build();
@@ -175,28 +279,41 @@ impl ExecFilter {
     }
 }
 
-/// berth's executor for an exec'd process ([`RuncExecutor`]), with the container's filter
-/// loaded first.
+/// What a process loads: the program, what was lent to load it, and the process's end of the
+/// socket to berth, for the agent's descriptor.
+#[derive(Clone)]
+struct Load {
+    program: Program,
+    lent: Lent,
+    relay: Option<RawFd>,
+}
+
+/// berth's executor for a container's process ([`RuncExecutor`]), with the container's filter
+/// loaded first and, for init, the `startContainer` hooks run before the program.
 #[derive(Clone)]
 pub struct FilterExecutor {
-    seccomp: LinuxSeccomp,
-    lent: Lent,
-    /// The process's end of the socket to berth, for the agent's descriptor.
-    relay: Option<RawFd>,
-    /// What runs the program once the filter is loaded.
+    load: Option<Load>,
+    /// Whether the filter is loaded in `validate` (init: before it reports ready) rather than in
+    /// `exec` (an exec'd process).
+    in_validate: bool,
+    start_hooks: Option<StartContainer>,
+    /// What runs the program.
     next: RuncExecutor,
 }
 
 impl FilterExecutor {
-    /// In the exec'd process, after libcontainer has set the user, capabilities and
-    /// no_new_privs: loads the filter, hands its listener over, gives back what was lent.
+    /// In the process, after libcontainer has set the user, capabilities and no_new_privs:
+    /// loads the filter, hands its listener over, gives back what was lent.
     fn load(&self) -> std::result::Result<(), String> {
-        let listener = libcontainer::seccomp::initialize_seccomp(&self.seccomp)
-            .map_err(|e| format!("cannot load the container's seccomp filter: {e}"))?;
-        if let Some(fd) = listener {
-            // SAFETY: the filter's listener was just made for this process and is owned here.
-            let listener = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let handed = match self.relay {
+        let Some(load) = &self.load else {
+            return Ok(());
+        };
+        let listener = load
+            .program
+            .load()
+            .map_err(|e| format!("error loading seccomp filter: {e}"))?;
+        if let Some(listener) = listener {
+            let handed = match load.relay {
                 Some(relay) => hand_over(relay, listener.as_raw_fd()),
                 None => Err("the seccomp agent's descriptor has nowhere to go".to_string()),
             };
@@ -205,8 +322,8 @@ impl FilterExecutor {
         }
         // Effective first: it may never hold what permitted does not.
         let lent = [
-            (self.lent.effective, caps::CapSet::Effective),
-            (self.lent.permitted, caps::CapSet::Permitted),
+            (load.lent.effective, caps::CapSet::Effective),
+            (load.lent.permitted, caps::CapSet::Permitted),
         ];
         for (_, set) in lent.into_iter().filter(|(lent, _)| *lent) {
             caps::drop(None, set, caps::Capability::CAP_SYS_ADMIN)
@@ -216,7 +333,7 @@ impl FilterExecutor {
     }
 }
 
-/// In the exec'd process: tells berth the listener's number and waits for its answer.
+/// In the process: tells berth the listener's number and waits for its answer.
 fn hand_over(relay: RawFd, listener: RawFd) -> std::result::Result<(), String> {
     // SAFETY: `relay` is the process's end of berth's socket pair, open in this process (a
     // copy of berth's descriptor table) until it execs; it is borrowed for these two calls.
@@ -239,12 +356,23 @@ fn hand_over(relay: RawFd, listener: RawFd) -> std::result::Result<(), String> {
 
 impl Executor for FilterExecutor {
     fn exec(&self, spec: &Spec) -> std::result::Result<(), ExecutorError> {
-        self.load().map_err(ExecutorError::Other)?;
+        if !self.in_validate {
+            self.load().map_err(ExecutorError::Other)?;
+        }
+        if let Some(hooks) = &self.start_hooks {
+            hooks.run().map_err(ExecutorError::Other)?;
+        }
         self.next.exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> std::result::Result<(), ExecutorValidationError> {
-        self.next.validate(spec)
+        // The program is looked up first, as runc does, before the filter may refuse it.
+        self.next.validate(spec)?;
+        if self.in_validate {
+            self.load()
+                .map_err(ExecutorValidationError::ArgValidationError)?;
+        }
+        Ok(())
     }
 
     fn setup_envs(
@@ -264,18 +392,20 @@ impl Drop for ShutDown<'_> {
     }
 }
 
-/// berth's side of the hand-over to the seccomp agent: a socket pair whose one end the exec'd
-/// process inherits, and what the agent is told.
+/// berth's side of the hand-over to the seccomp agent: a socket pair whose one end the process
+/// inherits, and what the agent is told.
 struct AgentRelay {
     ours: OwnedFd,
     theirs: OwnedFd,
     listener_path: String,
     metadata: String,
-    state: libcontainer::oci_spec::runtime::State,
+    /// The container's state; a container being created has no pid in it yet: the process's
+    /// is its init's.
+    state: State,
 }
 
 impl AgentRelay {
-    fn new(c: &Container, seccomp: &LinuxSeccomp) -> Result<AgentRelay> {
+    fn new(state: State, seccomp: &LinuxSeccomp) -> Result<AgentRelay> {
         let (ours, theirs) = socket::socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -286,15 +416,6 @@ impl AgentRelay {
         // The kernel attaches the sender's pid (as berth's pid namespace sees it) to what the
         // process writes.
         setsockopt(&ours, sockopt::PassCred, &true).context("cannot set SO_PASSCRED")?;
-        let state = StateBuilder::default()
-            .version(libcontainer::oci_spec::runtime::VERSION)
-            .id(c.id.clone())
-            .status(ContainerState::Running)
-            .pid(c.state.pid.unwrap_or(0))
-            .bundle(c.state.bundle.clone())
-            .annotations(c.state.annotations.clone().unwrap_or_default())
-            .build()
-            .context("cannot describe the container for the seccomp agent")?;
         Ok(AgentRelay {
             ours,
             theirs,
@@ -318,7 +439,7 @@ impl AgentRelay {
             // holding no lock a fork would copy held, before it does.
             ready.wait();
             let built = build();
-            // The process has exec'd or is gone: nothing more comes.
+            // The process has exec'd, is ready or is gone: nothing more comes.
             drop(_done);
             let handed = answering
                 .join()
@@ -343,7 +464,7 @@ impl AgentRelay {
                 Some(&mut cmsg),
                 MsgFlags::MSG_CMSG_CLOEXEC,
             )
-            .context("cannot read the exec'd process's seccomp listener")?;
+            .context("cannot read the process's seccomp listener")?;
             let pid = msg
                 .cmsgs()
                 .ok()
@@ -362,7 +483,7 @@ impl AgentRelay {
         let result = match pid {
             Some(pid) if len == number.len() => self.deliver(pid, i32::from_ne_bytes(number)),
             _ => Err(anyhow!(
-                "the exec'd process sent a malformed seccomp hand-over"
+                "the container's process sent a malformed seccomp hand-over"
             )),
         };
         let answer = match &result {
@@ -384,7 +505,7 @@ impl AgentRelay {
             bail!("listenerPath is not set");
         }
         let pidfd = rustix::process::Pid::from_raw(pid)
-            .ok_or_else(|| anyhow!("the exec'd process has no pid"))
+            .ok_or_else(|| anyhow!("the container's process has no pid"))
             .and_then(|p| {
                 rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
                     .with_context(|| format!("cannot open process {pid}"))
@@ -398,12 +519,16 @@ impl AgentRelay {
                 self.listener_path
             )
         })?;
+        let mut state = self.state.clone();
+        if state.pid().is_none() {
+            state.set_pid(Some(pid));
+        }
         let described = ContainerProcessStateBuilder::default()
             .version(libcontainer::oci_spec::runtime::VERSION)
             .fds(vec![SECCOMP_FD_NAME.to_string()])
             .pid(pid)
             .metadata(self.metadata.clone())
-            .state(self.state.clone())
+            .state(state)
             .build()
             .context("cannot describe the process for the seccomp agent")?;
         let text = serde_json::to_vec(&described)?;

@@ -465,6 +465,26 @@ fn features_is_json() {
     assert!(v["ociVersionMin"].is_string(), "{v}");
     assert!(v["ociVersionMax"].is_string(), "{v}");
     assert!(v["linux"]["namespaces"].is_array(), "{v}");
+    // berth loads filters itself and passes these flags (kernel 5.19+ takes all four).
+    let seccomp = &v["linux"]["seccomp"];
+    for flag in [
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+    ] {
+        assert!(
+            seccomp["knownFlags"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| f == flag)),
+            "{flag} is not known: {seccomp}"
+        );
+        assert!(
+            seccomp["supportedFlags"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|f| f == flag)),
+            "{flag} is not supported on this kernel: {seccomp}"
+        );
+    }
     assert_eq!(out.stderr, "", "{out}");
 }
 

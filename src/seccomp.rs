@@ -56,7 +56,7 @@ use crate::container::Container;
 use crate::hooks::StartContainer;
 use crate::workload::RuncExecutor;
 
-pub use filter::Program;
+pub use filter::{known_flags, supported_flags, Program};
 
 /// The longest answer berth writes to the process (an error line).
 const ANSWER_MAX: usize = 1024;

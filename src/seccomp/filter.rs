@@ -35,6 +35,57 @@ const FLAG_SPEC_ALLOW: u32 = 1 << 2;
 const FLAG_NEW_LISTENER: u32 = 1 << 3;
 const FLAG_WAIT_KILLABLE_RECV: u32 = 1 << 5;
 
+/// The profile flags berth knows, by the name a config gives them (`SECCOMP_FILTER_FLAG_TSYNC`
+/// is known and ignored: the process has one thread when it loads the filter).
+const KNOWN_FLAGS: [(&str, u32); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", 1 << 0),
+    ("SECCOMP_FILTER_FLAG_LOG", FLAG_LOG),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", FLAG_SPEC_ALLOW),
+    (
+        "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+        FLAG_WAIT_KILLABLE_RECV,
+    ),
+];
+
+/// The profile flags berth knows (`features`' `knownFlags`).
+pub fn known_flags() -> Vec<&'static str> {
+    KNOWN_FLAGS.iter().map(|(name, _)| *name).collect()
+}
+
+/// The known flags this kernel takes (`features`' `supportedFlags`): asked as libseccomp asks,
+/// loading no program with the flag, which a kernel that knows the flag refuses with `EFAULT`
+/// and one that does not with `EINVAL`.
+pub fn supported_flags() -> Vec<&'static str> {
+    KNOWN_FLAGS
+        .iter()
+        .filter(|(_, flag)| {
+            // SAFETY: a null program is never read: the kernel checks the flags first and
+            // fails the copy of the program.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    SECCOMP_SET_MODE_FILTER,
+                    probe(*flag),
+                    std::ptr::null::<libc::c_void>(),
+                )
+            };
+            r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// The flags to ask the kernel about `flag` with: it takes `WAIT_KILLABLE_RECV` only with a
+/// listener.
+fn probe(flag: u32) -> libc::c_ulong {
+    let with = if flag == FLAG_WAIT_KILLABLE_RECV {
+        FLAG_NEW_LISTENER
+    } else {
+        0
+    };
+    (flag | with) as libc::c_ulong
+}
+
 /// The seccomp return value that fails a syscall with `ENOSYS`.
 const RET_ENOSYS: u32 = 0x0005_0000 | libc::ENOSYS as u32;
 /// The bit of an x32 syscall's number (x32 shares x86-64's audit architecture).

@@ -3,13 +3,14 @@
 # a Rust toolchain must already be there (rustup); everything else comes from Debian.
 #   busybox-static  the root filesystem of every test container
 #   libseccomp-dev, pkg-config  libcontainer's seccomp support links libseccomp
+#   gcc, libc6-dev  static C probes the tests run inside containers (and runc's suite builds)
 #   bats, jq        the bats suite
 #   runc, crun      the runtimes berth is compared with (bats against runc/crun, benchmarks)
 #   uidmap          newuidmap/newgidmap: rootless containers mapping more than one id
 #   protobuf-compiler  the CRI suite's gRPC client (k8s-cri) is generated with protoc at build time
 set -eu
 need=
-for pkg in busybox-static libseccomp-dev pkg-config protobuf-compiler bats jq runc crun util-linux procps uidmap; do
+for pkg in busybox-static gcc libc6-dev libseccomp-dev pkg-config protobuf-compiler bats jq runc crun util-linux procps uidmap; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 if [ -n "$need" ]; then

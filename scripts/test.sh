@@ -84,7 +84,10 @@ systemd_layout() {
 		failures+=("systemd-host")
 		return
 	fi
-	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd)
+	# The host has no compiler: integration/confine.rs's static syscall probe is built here.
+	local probe="$repo/target/syscall-probe"
+	gcc -static -O1 -o "$probe" integration/probes/syscall-probe.c || { failed=$((failed + 1)); failures+=("syscall probe"); }
+	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd -e BERTH_SYSCALL_PROBE="$probe")
 	# The rootless tests' user, inside too (the host's /etc is a fresh overlay at each boot);
 	# integration/rootless.rs enables its lingering, hence its delegated user@UID.service.
 	"${inside[@]}" -- sh scripts/test-user.sh || { failed=$((failed + 1)); failures+=("systemd-host test user"); }

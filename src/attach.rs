@@ -106,6 +106,10 @@ pub fn start_grace_period() -> GracePeriod {
     // system calls on memory prepared before the fork.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => unsafe {
+            // berth forks it before closing what the caller passed down, and it may outlive a
+            // berth that exits at once (`create --help`): it must hold none of the caller's
+            // descriptors (a caller reading berth's output to its end would wait for it).
+            libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
             let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if fd >= 0 {
                 for _ in 0..=KEEP_WARM_MAX {

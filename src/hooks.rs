@@ -235,9 +235,10 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), String> {
 }
 
 /// An OS error as Go words it: the C library's text with a lower-case first letter.
-fn os_error_text(e: &std::io::Error) -> String {
+pub fn os_error_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => lower_first(nix::errno::Errno::from_raw(n).desc()),
+        None if e.kind() == std::io::ErrorKind::NotFound => "no such file or directory".into(),
         None => e.to_string(),
     }
 }

@@ -175,18 +175,8 @@ impl Drop for Joined {
 
 /// runc's wording for a cgroup a process cannot be added to.
 fn adding_pid_error(dir: &Path, e: io::Error) -> anyhow::Error {
-    // The system's message, in runc's (Go's) lower case: "no such file or directory".
-    let text = match e.raw_os_error() {
-        Some(n) => {
-            let desc = nix::errno::Errno::from_raw(n).desc();
-            let mut chars = desc.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_lowercase().chain(chars).collect()
-            })
-        }
-        None if e.kind() == io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        None => e.to_string(),
-    };
+    // The system's message in runc's (Go's) words: "no such file or directory".
+    let text = crate::hooks::os_error_text(&e);
     anyhow!(
         "adding pid to cgroups: {}: {text}",
         dir.join("cgroup.procs").display()
@@ -325,6 +315,11 @@ pub struct ExecCgroups {
 }
 
 impl ExecCgroups {
+    /// Whether the process stays in the container's own cgroup (`--cgroup /`, or none).
+    pub fn is_container_cgroup(&self) -> bool {
+        self.libcontainer.is_none() && self.joins.0.is_empty()
+    }
+
     /// `next`, the executor that runs the process's program, preceded by the process's moves
     /// into the sub-cgroups libcontainer does not put it in.
     pub fn executor<E: Executor + Clone + 'static>(&self, next: E) -> JoiningExecutor<E> {

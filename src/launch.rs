@@ -630,7 +630,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     drop(view);
     drop(grace);
     let pid = built?.as_raw();
-    if !rootless::true_root() && !c.no_cgroup() && sub_cgroups.is_empty() {
+    if !rootless::true_root() && !c.no_cgroup() && exec_cgroups.is_container_cgroup() {
         // As for create (`rootless::check_placed`): a process libcontainer could not move into
         // the container's cgroup would escape every teardown.
         let expected = c

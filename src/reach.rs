@@ -22,6 +22,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::idmap::{self, Idmap};
+use crate::teardown::cgroup::forget_mounted_hierarchies;
 
 /// Sources routed through berth's directory: (entry, the real source).
 #[derive(Debug, Default)]
@@ -123,6 +124,7 @@ impl Reach {
         let back =
             File::open("/proc/self/ns/mnt").context("cannot open berth's mount namespace")?;
         unshare(CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
+        forget_mounted_hierarchies();
         let entered = Entered { back: Some(back) };
         // The host's mounts still reach this namespace (and, through it, the container's);
         // nothing made here goes back.
@@ -172,6 +174,8 @@ impl Drop for Entered {
             if let Err(e) = setns(back, CloneFlags::CLONE_NEWNS) {
                 tracing::warn!("cannot return to berth's mount namespace: {e}");
             }
+            // The namespace left behind is freed, and its number may come back.
+            forget_mounted_hierarchies();
         }
     }
 }

@@ -289,6 +289,7 @@ pub fn enter(what: Enter) -> Result<()> {
             if no_cgroup && !cgroup_v2() {
                 unshare(CloneFlags::CLONE_NEWNS).context("cannot make a mount namespace")?;
                 hide_cgroups()?;
+                crate::teardown::cgroup::forget_mounted_hierarchies();
             }
             Ok(())
         }

@@ -270,6 +270,9 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A mounted hierarchy: mount point, version, controllers.
 type Mounted = (PathBuf, Version, Vec<String>);
 
+/// What [`mounted_hierarchies`] read, and in which mount namespace (device, inode).
+static HIERARCHIES: Mutex<Option<(u64, u64, Vec<Mounted>)>> = Mutex::new(None);
+
 /// The cgroup hierarchies mounted in this mount namespace: mount point, version, controllers.
 /// A hierarchy mounted at several places is listed once.
 ///
@@ -277,9 +280,8 @@ type Mounted = (PathBuf, Version, Vec<String>);
 /// the kernel formats the whole mount table for every read. (Mounts do not change under a
 /// command; one that enters a mount namespace of its own, as a rootless one may, reads anew.)
 pub fn mounted_hierarchies() -> io::Result<Vec<Mounted>> {
-    static READ: Mutex<Option<(u64, u64, Vec<Mounted>)>> = Mutex::new(None);
     let ns = fs::metadata("/proc/self/ns/mnt")?;
-    let mut read = READ.lock().unwrap_or_else(|e| e.into_inner());
+    let mut read = HIERARCHIES.lock().unwrap_or_else(|e| e.into_inner());
     match &*read {
         Some((dev, ino, list)) if (*dev, *ino) == (ns.dev(), ns.ino()) => Ok(list.clone()),
         _ => {
@@ -288,6 +290,12 @@ pub fn mounted_hierarchies() -> io::Result<Vec<Mounted>> {
             Ok(list)
         }
     }
+}
+
+/// Forgets what [`mounted_hierarchies`] read: for code that makes or leaves a mount namespace
+/// of its own (a freed namespace's number may be given to the next one).
+pub fn forget_mounted_hierarchies() {
+    *HIERARCHIES.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 fn read_hierarchies() -> io::Result<Vec<Mounted>> {

@@ -124,13 +124,13 @@ impl StartContainer {
         if hooks.is_empty() {
             return Ok(None);
         }
-        let state = StateBuilder::default()
-            .version(libcontainer::oci_spec::runtime::VERSION)
-            .id(id.to_string())
-            .status(ContainerState::Created)
-            .bundle(bundle.to_path_buf())
-            .annotations(spec.annotations().clone().unwrap_or_default())
-            .build()?;
+        let state = oci_state(
+            id,
+            ContainerState::Created,
+            None,
+            bundle,
+            spec.annotations(),
+        )?;
         Ok(Some(StartContainer { hooks, state }))
     }
 
@@ -152,6 +152,25 @@ impl StartContainer {
         }
         Ok(())
     }
+}
+
+/// The container's state as the runtime spec describes it to hooks and the seccomp agent.
+pub fn oci_state(
+    id: &str,
+    status: ContainerState,
+    pid: Option<i32>,
+    bundle: &Path,
+    annotations: &Option<std::collections::HashMap<String, String>>,
+) -> anyhow::Result<State> {
+    let mut state = StateBuilder::default()
+        .version(libcontainer::oci_spec::runtime::VERSION)
+        .id(id.to_string())
+        .status(status)
+        .bundle(bundle.to_path_buf())
+        .annotations(annotations.clone().unwrap_or_default())
+        .build()?;
+    state.set_pid(pid);
+    Ok(state)
 }
 
 /// Runs one hook to its end (or its timeout); runc's description of a failure.

@@ -42,7 +42,7 @@ use std::sync::Barrier;
 use anyhow::{anyhow, bail, Context as _, Result};
 use libcontainer::oci_spec::runtime::{
     Capability, ContainerProcessStateBuilder, ContainerState, LinuxSeccomp, Process, Spec, State,
-    StateBuilder, SECCOMP_FD_NAME,
+    SECCOMP_FD_NAME,
 };
 use libcontainer::workload::{
     Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
@@ -95,15 +95,14 @@ pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> 
 
 /// The container's state as the seccomp agent gets it for an exec'd process.
 fn running_state(c: &Container) -> Result<State> {
-    StateBuilder::default()
-        .version(libcontainer::oci_spec::runtime::VERSION)
-        .id(c.id.clone())
-        .status(ContainerState::Running)
-        .pid(c.state.pid.unwrap_or(0))
-        .bundle(c.state.bundle.clone())
-        .annotations(c.state.annotations.clone().unwrap_or_default())
-        .build()
-        .context("cannot describe the container for the seccomp agent")
+    crate::hooks::oci_state(
+        &c.id,
+        ContainerState::Running,
+        Some(c.state.pid.unwrap_or(0)),
+        &c.state.bundle,
+        &c.state.annotations,
+    )
+    .context("cannot describe the container for the seccomp agent")
 }
 
 /// `create`: the config's filter and `startContainer` hooks, which init's executor loads and
@@ -124,14 +123,14 @@ pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
                 Lent::default()
             };
             if program.notifies() {
-                let state = StateBuilder::default()
-                    .version(libcontainer::oci_spec::runtime::VERSION)
-                    .id(id.to_string())
-                    .status(ContainerState::Creating)
-                    .bundle(bundle.to_path_buf())
-                    .annotations(spec.annotations().clone().unwrap_or_default())
-                    .build()
-                    .context("cannot describe the container for the seccomp agent")?;
+                let state = crate::hooks::oci_state(
+                    id,
+                    ContainerState::Creating,
+                    None,
+                    bundle,
+                    spec.annotations(),
+                )
+                .context("cannot describe the container for the seccomp agent")?;
                 relay = Some(AgentRelay::new(state, seccomp)?);
             }
             Some(Load {

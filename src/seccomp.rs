@@ -67,24 +67,10 @@ pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> 
     let Some(seccomp) = container_filter(c)? else {
         return Ok(None);
     };
-    let program = filter::compile(&seccomp).context("invalid seccomp profile")?;
-    let lent = if process.no_new_privileges() == Some(true) {
-        Lent::default()
-    } else {
-        lend_sys_admin(process)
-    };
-    let relay = if program.notifies() {
-        Some(AgentRelay::new(running_state(c)?, &seccomp)?)
-    } else {
-        None
-    };
+    let (load, relay) = Load::prepare(&seccomp, process, || running_state(c))?;
     Ok(Some(ExecFilter {
         executor: FilterExecutor {
-            load: Some(Load {
-                program,
-                lent,
-                relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
-            }),
+            load: Some(load),
             in_validate: false,
             start_hooks: None,
             next: RuncExecutor::new(false),
@@ -111,35 +97,24 @@ fn running_state(c: &Container) -> Result<State> {
 pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
     let start_hooks = StartContainer::new(spec, id, bundle)
         .context("cannot describe the container for its startContainer hooks")?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let mut relay = None;
-    let load = match seccomp {
+    let (load, relay) = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(seccomp) => {
-            let program = filter::compile(seccomp).context("invalid seccomp profile")?;
+            // What `lend_for_init` lends the prepared config's process, a copy of this one.
             let mut process = spec.process().clone().unwrap_or_default();
-            let lent = if needs_lending(spec) {
-                lend_sys_admin(&mut process)
-            } else {
-                Lent::default()
-            };
-            if program.notifies() {
-                let state = crate::hooks::oci_state(
+            let state = || {
+                crate::hooks::oci_state(
                     id,
                     ContainerState::Creating,
                     None,
                     bundle,
                     spec.annotations(),
                 )
-                .context("cannot describe the container for the seccomp agent")?;
-                relay = Some(AgentRelay::new(state, seccomp)?);
-            }
-            Some(Load {
-                program,
-                lent,
-                relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
-            })
+                .context("cannot describe the container for the seccomp agent")
+            };
+            let (load, relay) = Load::prepare(seccomp, &mut process, state)?;
+            (Some(load), relay)
         }
-        None => None,
+        None => (None, None),
     };
     Ok(ExecFilter {
         executor: FilterExecutor {
@@ -154,7 +129,7 @@ pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
 
 /// Whether the process of `spec` gets `CAP_SYS_ADMIN` lent to load its filter: it has a filter
 /// and no no_new_privs (see the module's documentation).
-pub fn needs_lending(spec: &Spec) -> bool {
+fn needs_lending(spec: &Spec) -> bool {
     let has_filter = spec.linux().as_ref().is_some_and(|l| l.seccomp().is_some());
     let nnp = spec.process().as_ref().and_then(|p| p.no_new_privileges()) == Some(true);
     has_filter && !nnp
@@ -285,6 +260,35 @@ struct Load {
     program: Program,
     lent: Lent,
     relay: Option<RawFd>,
+}
+
+impl Load {
+    /// The program of `seccomp`; `CAP_SYS_ADMIN` lent to `process` unless it has no_new_privs;
+    /// and, when the profile notifies an agent, berth's side of the hand-over, which tells the
+    /// agent `state`.
+    fn prepare(
+        seccomp: &LinuxSeccomp,
+        process: &mut Process,
+        state: impl FnOnce() -> Result<State>,
+    ) -> Result<(Load, Option<AgentRelay>)> {
+        let program = filter::compile(seccomp).context("invalid seccomp profile")?;
+        let lent = if process.no_new_privileges() == Some(true) {
+            Lent::default()
+        } else {
+            lend_sys_admin(process)
+        };
+        let relay = if program.notifies() {
+            Some(AgentRelay::new(state()?, seccomp)?)
+        } else {
+            None
+        };
+        let load = Load {
+            program,
+            lent,
+            relay: relay.as_ref().map(|r| r.theirs.as_raw_fd()),
+        };
+        Ok((load, relay))
+    }
 }
 
 /// berth's executor for a container's process ([`RuncExecutor`]), with the container's filter

@@ -7,6 +7,7 @@
 //! `BERTH_BIN` overrides the binary under test; `BERTH_TEST_ROOTFS` the rootfs directory
 //! (default target/test-rootfs, built by scripts/rootfs.sh).
 
+mod cgroup_view;
 mod common;
 mod compat;
 mod confine;

@@ -14,7 +14,8 @@
 //!   read-only source stays read-only under `rw`); runc gives it exactly the flags asked for.
 //!
 //! berth remounts them from a thread that enters the container's mount namespace,
-//! while init waits for `start`. Knows nothing of the command line.
+//! while init waits for `start`; the same thread attaches the cgroup view berth makes itself
+//! where it can (see `cgroup_view`: then libcontainer makes none to remount). Knows nothing of the command line.
 
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
@@ -25,20 +26,31 @@ use libcontainer::oci_spec::runtime::Spec;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use crate::cgroup_view::{self, CgroupView};
 use crate::fsutil::unescape_mountinfo;
 
-/// Remounts read-only what `spec` asks to be read-only and libcontainer left writable, and
-/// gives bind mounts exactly the flags their options ask for, in the mount namespace of the
-/// container whose init is `init_pid`.
-pub fn mounts(spec: &Spec, init_pid: i32) -> Result<()> {
+/// Mounts the cgroup `view` berth makes itself, remounts read-only what `spec` (the config
+/// libcontainer got) asks to be read-only and libcontainer left writable, and gives bind
+/// mounts exactly the flags their options ask for, in the mount namespace of the container
+/// whose init is `init_pid`.
+pub fn mounts(spec: &Spec, init_pid: i32, view: Option<&CgroupView>) -> Result<()> {
     let wanted = wanted(spec);
     let binds = bind_flags(spec);
     let propagation = propagation(spec);
-    if wanted.is_empty() && binds.is_empty() && propagation.is_empty() {
+    if wanted.is_empty() && binds.is_empty() && propagation.is_empty() && view.is_none() {
         return Ok(());
     }
-    let mountinfo = fs::read_to_string(format!("/proc/{init_pid}/mountinfo"))
-        .context("cannot read the container's mounts")?;
+    let view = view
+        .map(CgroupView::detach)
+        .transpose()
+        .context("cannot make the container's cgroup view")?;
+    let mountinfo = if wanted.is_empty() {
+        // Only the bind mounts and propagation, which name their mount points.
+        String::new()
+    } else {
+        fs::read_to_string(format!("/proc/{init_pid}/mountinfo"))
+            .context("cannot read the container's mounts")?
+    };
     let mut targets: Vec<Target> = binds
         .into_iter()
         .map(|(point, flags)| Target {
@@ -61,14 +73,14 @@ pub fn mounts(spec: &Spec, init_pid: i32) -> Result<()> {
         flags,
         required: false,
     }));
-    if targets.is_empty() {
+    if targets.is_empty() && view.is_none() {
         return Ok(());
     }
     let ns = File::open(format!("/proc/{init_pid}/ns/mnt"))
         .context("cannot open the container's mount namespace")?;
     let root =
         File::open(format!("/proc/{init_pid}/root")).context("cannot open the container's root")?;
-    std::thread::spawn(move || remount_in(ns, root, &targets))
+    std::thread::spawn(move || remount_in(ns, root, view.as_ref(), &targets))
         .join()
         .map_err(|_| anyhow!("the remounting thread panicked"))?
 }
@@ -268,12 +280,20 @@ fn flags_of(options: &[String]) -> Option<MsFlags> {
 }
 
 /// In a thread of its own (its own root and working directory, then the container's mount
-/// namespace and root): each target remounted with its flags.
-fn remount_in(ns: File, root: File, targets: &[Target]) -> Result<()> {
+/// namespace and root): the cgroup view attached, then each target remounted with its flags.
+fn remount_in(
+    ns: File,
+    root: File,
+    view: Option<&cgroup_view::Detached>,
+    targets: &[Target],
+) -> Result<()> {
     unshare(CloneFlags::CLONE_FS).context("cannot unshare the thread's file system state")?;
     setns(&ns, CloneFlags::CLONE_NEWNS).context("cannot enter the container's mount namespace")?;
     nix::unistd::fchdir(root.as_raw_fd()).context("cannot enter the container's root")?;
     nix::unistd::chroot(".").context("cannot enter the container's root")?;
+    if let Some(view) = view {
+        view.attach()?;
+    }
     for t in targets {
         let propagation = MsFlags::MS_SHARED | MsFlags::MS_SLAVE | MsFlags::MS_UNBINDABLE;
         let flags = if t.flags.intersects(propagation) {

@@ -5,6 +5,7 @@
 
 mod attach;
 mod capabilities;
+mod cgroup_view;
 mod checkpoint;
 mod commands;
 mod container;

@@ -16,17 +16,18 @@
 //! libcontainer leaves alone, then libcontainer's intermediate process). Without the repeats
 //! the second attach paid a second full grace period. The helper makes only raw system calls
 //! between fork and `_exit`, gives up by itself after [`KEEP_WARM_MAX`] repeats (should berth
-//! die), and berth kills and reaps it as soon as its attaches are done. What it saves varies
-//! with the grace period's length (the README's benchmark section has every run); right after
-//! another attach it costs nothing measurable. Hosts can remove the wait altogether by
-//! mounting cgroup2 with `favordynmods`.
+//! die), and berth kills it as soon as its attaches are done (a thread reaps it, off the way).
+//! What it saves varies with the grace period's length; right after another attach, when there
+//! is nothing to save, it costs a millisecond or two (the README's benchmark compares berth
+//! with and without it in both states). Hosts can remove the wait altogether by mounting
+//! cgroup2 with `favordynmods`.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{fork, ForkResult, Pid};
 
@@ -49,9 +50,22 @@ impl GracePeriod {
         self.stop();
     }
 
+    /// Kills the helper; a thread of its own reaps it, off `create`'s path (the helper's exit
+    /// takes a few hundred microseconds). Should berth exit first, init reaps it.
     fn stop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = kill(pid, Signal::SIGKILL);
+        let Some(pid) = self.0.take() else {
+            return;
+        };
+        let _ = kill(pid, Signal::SIGKILL);
+        // The reaper takes no signal: a foreground `run` forwards them from the main thread.
+        let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
+        let reaper = std::thread::Builder::new()
+            .name("berth-reap".into())
+            .spawn(move || waitpid(pid, None));
+        if let Some(old) = old {
+            let _ = old.thread_set_mask();
+        }
+        if reaper.is_err() {
             let _ = waitpid(pid, None);
         }
     }

@@ -125,6 +125,7 @@ COLORS = {
     "floor": "#222222",
     "floor, container": "#999999",
     "berth-late": "#17becf",
+    "berth-ro": "#bcbd22",
 }
 SUBREAPER = 36  # PR_SET_CHILD_SUBREAPER
 
@@ -1140,6 +1141,24 @@ class Worker:
         self.state_mount = state
         return True
 
+    def readonly_install(self, binary):
+        """A copy of berth on a read-only bind mount, as a package on a read-only /usr installs
+        it: berth then runs as it is, protected by the mount, where from a writable binary it
+        re-executes itself from a read-only view first (src/exe.rs). Returns the copy's path, or
+        None if the mount cannot be made (the worker runs in a private mount namespace)."""
+        d = os.path.join(self.workdir, "ro-bin")
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "berth")
+        shutil.copy2(binary, path)
+        for cmd in (["mount", "--bind", d, d], ["mount", "-o", "remount,bind,ro", d]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                log(f"no read-only berth: {' '.join(cmd)}: {r.stderr.strip()}")
+                subprocess.run(["umount", "-l", d], capture_output=True)
+                return None
+        self.ro_mount = d
+        return path
+
     def run(self):
         os.makedirs(self.workdir, exist_ok=True)
         self.res["state_on_tmpfs"] = self.state_on_tmpfs()
@@ -1167,13 +1186,18 @@ class Worker:
         log(f"{self.layout}: lifecycle done ({self.args.trials} trials)")
 
         # 1b. create from a quiet machine and right after another attach; berth-late is berth
-        # without its early attach (BERTH_NO_EARLY_ATTACH=1), to show what that buys
+        # without its early attach (BERTH_NO_EARLY_ATTACH=1), to show what that buys; berth-ro
+        # is berth installed on a read-only mount, which it runs without re-executing itself
         berth = next((rt for rt in rts if rt.name == "berth"), None)
         if self.args.create_trials:
             crts = list(rts)
             if berth:
                 crts.append(Runtime("berth-late", berth.binary, os.path.join(self.workdir, "state", "berth-late"),
                                     env={"BERTH_NO_EARLY_ATTACH": "1"}, global_args=berth.global_args))
+            ro = self.readonly_install(berth.binary) if berth and not self.systemd else None
+            if ro:
+                crts.append(Runtime("berth-ro", ro, os.path.join(self.workdir, "state", "berth-ro"),
+                                    global_args=berth.global_args))
             for i in range(self.args.create_trials):
                 for state in ("quiet", "warm"):
                     for rt in rotate(crts, i):
@@ -1248,9 +1272,10 @@ class Worker:
         if left:
             self.fail("cleanup", "-", f"cgroups left behind and swept: {left}")
         reap_orphans()
-        if getattr(self, "state_mount", None):
-            subprocess.run(["umount", "-l", self.state_mount], check=False)
-            self.state_mount = None
+        for attr in ("state_mount", "ro_mount"):
+            if getattr(self, attr, None):
+                subprocess.run(["umount", "-l", getattr(self, attr)], check=False)
+                setattr(self, attr, None)
 
 
 def sigkill_all(fds, timeout):
@@ -1598,7 +1623,7 @@ def fmt_slope(x):
 
 
 def ordered_runtimes(names):
-    order = ["berth", "berth-noall", "berth-late", "runc", "crun"]
+    order = ["berth", "berth-noall", "berth-late", "berth-ro", "runc", "crun"]
     return [x for x in order if x in names] + sorted(x for x in names if x not in order)
 
 
@@ -1638,6 +1663,10 @@ def summary(data):
         rows += [(lab, {r: cs.get(r, {}).get(k, []) for r in rts})
                  for k, lab in (("quiet", "create, machine quiet for 0.2 s"),
                                 ("warm", "create, right after another cgroup attach"))]
+        if "berth-ro" in cs:
+            rows += [(lab, {r: cs.get("berth-ro" if r == "berth" else r, {}).get(k, []) for r in rts})
+                     for k, lab in (("quiet", "create, quiet; berth on a read-only mount"),
+                                    ("warm", "create, warm; berth on a read-only mount"))]
         for pidns in ("private", "host"):
             td = res.get("teardown", {}).get(pidns, {})
             if not td:
@@ -1701,7 +1730,10 @@ def create_state_section(res):
          "`cgroup_threadgroup_rwsem`); attaches within a grace period of another do not. quiet = the "
          f"harness idles {QUIET_S} s before `create`; warm = the harness attaches itself to its own "
          "cgroup just before. berth-late = berth with `BERTH_NO_EARLY_ATTACH=1` (no early attach by a "
-         "helper process, so the grace period starts only when libcontainer attaches).\n",
+         "helper process, so the grace period starts only when libcontainer attaches). berth-ro = berth "
+         "installed on a read-only mount, as a package on a read-only /usr is: it runs as it is, where "
+         "from a writable binary it first re-executes itself from a read-only view (its /proc/self/exe "
+         "protection; equally protected either way).\n",
          "| state | " + " | ".join(rts) + " | " + " | ".join(f"berth/{o}" for o in others) + " |",
          "|" + "---|" * (1 + len(rts) + len(others))]
     for key in ("quiet", "warm"):

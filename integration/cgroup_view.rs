@@ -44,6 +44,22 @@ fn host_hierarchies() -> Vec<String> {
         .collect()
 }
 
+/// Runs `script` in a container of `bundle` (foreground `run`, `--debug`); returns its output
+/// and whether berth, not libcontainer, made the cgroup view (berth's debug log says so).
+fn run_logged(rt: &Runtime, bundle: &Bundle, id: &str) -> (Output, bool) {
+    let log = rt.dir.join(format!("{id}.log"));
+    let log_arg = log.to_str().unwrap();
+    rt.adopt(id);
+    let out = rt.run_global(
+        &["--debug", "--log", log_arg],
+        &["run", "--bundle", bundle.path(), id],
+        None,
+    );
+    out.ok();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    (out, text.contains("cgroup v1 view: made by berth"))
+}
+
 #[test]
 fn v1_view_is_the_containers_cgroup_read_only() {
     if !v1_host() {
@@ -51,13 +67,16 @@ fn v1_view_is_the_containers_cgroup_read_only() {
     }
     let rt = Runtime::new("cgview");
     let id = rt.id("");
-    let script = "cat /proc/self/mountinfo; grep -qx 1 /sys/fs/cgroup/pids/cgroup.procs && echo init-in-view; \
+    let script = "cat /proc/self/mountinfo; \
+                  grep -qx 1 /sys/fs/cgroup/pids/cgroup.procs && echo init-in-view; \
                   touch /sys/fs/cgroup/x || echo tmpfs-ro; \
                   mkdir /sys/fs/cgroup/pids/sub || echo pids-ro; ls -1 /sys/fs/cgroup";
     let b = rt.bundle(&["sh", "-c", script]);
-    rt.adopt(&id);
-    let out = rt.run(&["run", "--bundle", b.path(), &id]);
-    out.ok();
+    let (out, by_berth) = run_logged(&rt, &b, &id);
+    assert!(
+        by_berth,
+        "berth left the view of runc's default config to libcontainer"
+    );
     let view = view_of(&out.stdout, &format!("/{id}"));
     assert!(
         view.first()
@@ -94,36 +113,42 @@ fn v1_view_is_the_one_libcontainer_makes() {
         return;
     }
     let rt = Runtime::new("cgview-same");
-    let script = "cat /proc/self/mountinfo; ls -l /sys/fs/cgroup | sed 's/ [A-Z][a-z][a-z] .* / /'";
-    let mut views = Vec::new();
-    // A read-only path below /sys/fs/cgroup (one that does not exist, which runc and
-    // libcontainer skip) leaves the view to libcontainer.
-    for readonly_below in [false, true] {
-        let id = rt.id(if readonly_below { "lc" } else { "berth" });
-        let mut b = rt.bundle(&["sh", "-c", script]);
-        b.edit(|c| {
-            c["linux"]["cgroupsPath"] = json!(format!("/{id}"));
-            if readonly_below {
-                c["linux"]["readonlyPaths"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!("/sys/fs/cgroup/nothing-here"));
-            }
-        });
-        rt.adopt(&id);
-        let out = rt.run(&["run", "--bundle", b.path(), &id]);
-        out.ok();
-        let listing: Vec<String> = out
-            .stdout
-            .lines()
-            .filter(|l| l.starts_with('d') || l.starts_with('l'))
-            .map(str::to_string)
-            .collect();
-        views.push((view_of(&out.stdout, &format!("/{id}")), listing));
+    let script = "cat /proc/self/mountinfo; ls -l /sys/fs/cgroup | awk '{$6=$7=$8=\"\"; print}'";
+    for read_only in [true, false] {
+        let mut views = Vec::new();
+        // A read-only path below /sys/fs/cgroup (one that does not exist, which runc and
+        // libcontainer skip) leaves the view to libcontainer.
+        for readonly_below in [false, true] {
+            let id = rt.id(if readonly_below { "lc" } else { "berth" });
+            let mut b = rt.bundle(&["sh", "-c", script]);
+            b.edit(|c| {
+                c["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+                if readonly_below {
+                    c["linux"]["readonlyPaths"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!("/sys/fs/cgroup/nothing-here"));
+                }
+                for m in c["mounts"].as_array_mut().unwrap() {
+                    if m["type"] == "cgroup" && !read_only {
+                        m["options"].as_array_mut().unwrap().retain(|o| o != "ro");
+                    }
+                }
+            });
+            let (out, by_berth) = run_logged(&rt, &b, &id);
+            assert_eq!(by_berth, !readonly_below, "who made the view:\n{out}");
+            let listing: Vec<String> = out
+                .stdout
+                .lines()
+                .filter(|l| l.starts_with('d') || l.starts_with('l'))
+                .map(str::to_string)
+                .collect();
+            views.push((view_of(&out.stdout, &format!("/{id}")), listing));
+        }
+        assert!(!views[0].0.is_empty());
+        assert_eq!(
+            views[0], views[1],
+            "berth's view (left) and libcontainer's (right) differ (ro: {read_only})"
+        );
     }
-    assert!(!views[0].0.is_empty());
-    assert_eq!(
-        views[0], views[1],
-        "berth's view (left) and libcontainer's (right) differ"
-    );
 }

@@ -13,13 +13,19 @@
 //! while init waits for `start`.
 //!
 //! Only where the result is the same as libcontainer's: a v1 or hybrid host, berth as root, no
-//! cgroup or user namespace, no mount label, no createContainer hook (it would run before the
-//! view is there), the cgroup mount at /sys/fs/cgroup over a sysfs at /sys, and nothing
-//! mounted, masked or made read-only over or under it afterwards. Anything else is left to
-//! libcontainer. Knows nothing of the command line.
+//! cgroup or user namespace, no mount label, the mount at /sys/fs/cgroup over a sysfs at /sys
+//! with no propagation option, no other mount, masked or read-only path over or under it (or
+//! reaching it through a symlink of the rootfs), and nothing that would look at it before berth
+//! attaches it: no prestart, createRuntime or createContainer hook, no working directory inside.
+//! Anything else is left to libcontainer. Three differences remain: the view is listed last
+//! in the container's mount table, not right after /sys; a hierarchy where the container has no cgroup is left out (libcontainer binds
+//! the cgroup init happens to be in); and without a PID namespace of its own, the container
+//! sees its own cgroup in the hierarchies berth joins for it (libcontainer strips the path of
+//! init's parent, berth, which is in that same cgroup, and binds the hierarchy's root), as
+//! runc shows it. Knows nothing of the command line.
 
 use std::os::fd::{AsFd as _, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use libcgroups::common::CgroupSetup;
@@ -53,9 +59,14 @@ pub struct Detached {
 
 impl CgroupView {
     /// Takes the cgroup mount out of `prepared` (the config libcontainer gets) when berth can
-    /// make the same view itself; `cgroup_path` is the container's cgroup.
-    pub fn plan(prepared: &mut Spec, cgroup_path: &Path) -> Option<CgroupView> {
-        let read_only = eligible(prepared)?;
+    /// make the same view itself; `cgroup_path` is the container's cgroup, `rootfs` its root
+    /// filesystem.
+    pub fn plan(prepared: &mut Spec, cgroup_path: &Path, rootfs: &Path) -> Option<CgroupView> {
+        if !host_allows() {
+            return None;
+        }
+        let read_only = config_allows(prepared, rootfs)?;
+        tracing::debug!("cgroup v1 view: made by berth, not libcontainer");
         let mounts = prepared.mounts().clone()?;
         let kept = mounts
             .into_iter()
@@ -154,17 +165,32 @@ impl Detached {
     }
 }
 
-/// Whether berth makes the view of `spec` (and read-only if so): see the module's comment.
-fn eligible(spec: &Spec) -> Option<bool> {
-    if !nix::unistd::geteuid().is_root() {
-        return None;
-    }
-    if !matches!(
-        libcgroups::common::get_cgroup_setup(),
-        Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid)
-    ) {
-        return None;
-    }
+/// Whether this host lets berth make a view: berth as root, on a cgroup v1 or hybrid host.
+fn host_allows() -> bool {
+    nix::unistd::geteuid().is_root()
+        && matches!(
+            libcgroups::common::get_cgroup_setup(),
+            Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid)
+        )
+}
+
+/// Propagation options of a mount, which `finish` applies to a mount libcontainer made.
+const PROPAGATION: [&str; 8] = [
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
+    "unbindable",
+    "runbindable",
+];
+
+/// Whether berth makes the view of `spec`, whose root filesystem is `rootfs`, and read-only if
+/// so (see the module's comment): nothing may see /sys/fs/cgroup before berth attaches the view
+/// (hooks that run once libcontainer's mounts are made, init's working directory) or mount
+/// there, over it or through a symlink into it.
+fn config_allows(spec: &Spec, rootfs: &Path) -> Option<bool> {
     let linux = spec.linux().as_ref()?;
     let own_ns = linux.namespaces().iter().flatten().any(|n| {
         matches!(
@@ -175,39 +201,72 @@ fn eligible(spec: &Spec) -> Option<bool> {
     if own_ns || linux.mount_label().is_some() {
         return None;
     }
-    let create_container_hooks = spec
-        .hooks()
+    #[allow(deprecated)] // prestart: libcontainer still runs it
+    let early_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        [h.prestart(), h.create_runtime(), h.create_container()]
+            .into_iter()
+            .any(|hooks| hooks.as_ref().is_some_and(|v| !v.is_empty()))
+    });
+    let dest = Path::new(DESTINATION);
+    let overlaps = |p: &Path| p.starts_with(dest) || dest.starts_with(p);
+    let cwd_inside = spec
+        .process()
         .as_ref()
-        .and_then(|h| h.create_container().as_ref())
-        .is_some_and(|h| !h.is_empty());
-    if create_container_hooks {
+        .is_some_and(|p| p.cwd().starts_with(dest));
+    if early_hooks || cwd_inside {
         return None;
     }
     let mounts = spec.mounts().as_ref()?;
-    let mut cgroup = mounts
+    let at = mounts
         .iter()
-        .enumerate()
-        .filter(|(_, m)| m.typ().as_deref() == Some("cgroup"));
-    let (at, mount) = cgroup.next()?;
-    let dest = Path::new(DESTINATION);
-    if cgroup.next().is_some() || mount.destination() != dest {
+        .position(|m| m.typ().as_deref() == Some("cgroup"))?;
+    let mount = &mounts[at];
+    let options = mount.options().clone().unwrap_or_default();
+    if mount.destination() != dest || options.iter().any(|o| PROPAGATION.contains(&o.as_str())) {
         return None;
     }
     let sysfs_below = mounts[..at]
         .iter()
         .any(|m| m.typ().as_deref() == Some("sysfs") && m.destination() == Path::new("/sys"));
-    let overlaps = |p: &Path| p.starts_with(dest) || dest.starts_with(p);
-    let later = mounts[at + 1..].iter().any(|m| overlaps(m.destination()));
+    for (i, m) in mounts.iter().enumerate() {
+        let d = m.destination();
+        let plain = d.is_absolute()
+            && !d
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::CurDir));
+        if i == at {
+            continue;
+        }
+        let sysfs = i < at && m.typ().as_deref() == Some("sysfs") && d == Path::new("/sys");
+        if !plain || (overlaps(d) && !sysfs) || (i > at && through_symlink(rootfs, d)) {
+            return None;
+        }
+    }
     let hidden = linux
         .masked_paths()
         .iter()
         .chain(linux.readonly_paths().iter())
         .flatten()
         .any(|p| overlaps(Path::new(p)));
-    if !sysfs_below || later || hidden {
+    if !sysfs_below || hidden {
         return None;
     }
-    Some(mount.options().iter().flatten().any(|o| o == "ro"))
+    Some(options.iter().any(|o| o == "ro"))
+}
+
+/// Whether a directory on the way to `dest` in `rootfs` (or `dest` itself) is a symlink, which
+/// libcontainer resolves within the rootfs: it might lead into the view.
+fn through_symlink(rootfs: &Path, dest: &Path) -> bool {
+    let mut path = rootfs.to_path_buf();
+    for c in dest.components().skip(1) {
+        path.push(c);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false, // made by libcontainer, as a directory or file
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -229,33 +288,35 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
-    /// Whether this machine lets berth make a view at all (root, a v1 or hybrid host).
-    fn host_allows() -> bool {
-        nix::unistd::geteuid().is_root()
-            && matches!(
-                libcgroups::common::get_cgroup_setup(),
-                Ok(CgroupSetup::Legacy | CgroupSetup::Hybrid)
-            )
+    fn rootfs() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sys/fs")).unwrap();
+        std::os::unix::fs::symlink("/sys/fs/cgroup", dir.path().join("cg")).unwrap();
+        dir
     }
 
     #[test]
     fn plain_runc_config_is_made_by_berth_and_read_only() {
-        if !host_allows() {
-            return;
+        let root = rootfs();
+        let s = spec(|_| {});
+        assert_eq!(config_allows(&s, root.path()), Some(true));
+        let s = spec(|v| v["mounts"][2]["options"] = serde_json::json!(["nosuid"]));
+        assert_eq!(config_allows(&s, root.path()), Some(false));
+        if host_allows() {
+            let mut s = spec(|_| {});
+            let view = CgroupView::plan(&mut s, Path::new("/a/b"), root.path()).unwrap();
+            assert!(view.read_only);
+            let left: Vec<_> = s
+                .mounts()
+                .iter()
+                .flatten()
+                .map(|m| m.destination().clone())
+                .collect();
+            assert_eq!(
+                left,
+                [Path::new("/proc"), Path::new("/sys"), Path::new("/tmp")]
+            );
         }
-        let mut s = spec(|_| {});
-        let view = CgroupView::plan(&mut s, Path::new("/a/b")).unwrap();
-        assert!(view.read_only);
-        let left: Vec<_> = s
-            .mounts()
-            .iter()
-            .flatten()
-            .map(|m| m.destination().clone())
-            .collect();
-        assert_eq!(
-            left,
-            [Path::new("/proc"), Path::new("/sys"), Path::new("/tmp")]
-        );
     }
 
     #[test]
@@ -269,19 +330,30 @@ mod tests {
             Box::new(|v| v["linux"]["readonlyPaths"][0] = "/sys".into()),
             Box::new(|v| v["mounts"][3]["destination"] = "/sys/fs/cgroup/x".into()),
             Box::new(|v| v["mounts"][3]["destination"] = "/sys".into()),
+            Box::new(|v| v["mounts"][3]["destination"] = "/sys/fs/../fs/cgroup/x".into()),
+            Box::new(|v| v["mounts"][3]["destination"] = "/cg/x".into()),
+            Box::new(|v| v["mounts"][0]["destination"] = "/sys/fs".into()),
             Box::new(|v| v["mounts"][2]["destination"] = "/cg".into()),
+            Box::new(|v| v["mounts"][2]["options"] = serde_json::json!(["ro", "rslave"])),
             Box::new(|v| v["mounts"][1]["type"] = "bind".into()),
+            Box::new(|v| v["process"]["cwd"] = "/sys/fs/cgroup/memory".into()),
+            Box::new(|v| v["hooks"] = serde_json::json!({"prestart":[{"path":"/bin/true"}]})),
+            Box::new(|v| v["hooks"] = serde_json::json!({"createRuntime":[{"path":"/bin/true"}]})),
             Box::new(|v| {
                 v["hooks"] = serde_json::json!({"createContainer":[{"path":"/bin/true"}]})
             }),
         ];
-        if !host_allows() {
-            return;
-        }
-        assert!(eligible(&spec(|_| {})).is_some());
+        let root = rootfs();
+        assert!(config_allows(&spec(|_| {}), root.path()).is_some());
         for (i, edit) in cases.iter().enumerate() {
             let s = spec(|v| edit(v));
-            assert_eq!(eligible(&s), None, "case {i}");
+            assert_eq!(config_allows(&s, root.path()), None, "case {i}");
         }
+        // Hooks that run after the view is attached leave it to berth.
+        let s = spec(|v| {
+            v["hooks"] = serde_json::json!({"startContainer":[{"path":"/bin/true"}],
+                "poststart":[{"path":"/bin/true"}]})
+        });
+        assert!(config_allows(&s, root.path()).is_some());
     }
 }

@@ -172,7 +172,11 @@ fn create_with(
     }
     // The cgroup v1 view that berth mounts itself, faster than libcontainer (see `cgroup_view`).
     let cgroup_view = match &placement.unit {
-        None if !no_cgroup => CgroupView::plan(&mut prepared_spec, &placement.cgroup),
+        None if !no_cgroup => CgroupView::plan(
+            &mut prepared_spec,
+            &placement.cgroup,
+            &rootfs_of(&spec, &bundle),
+        ),
         _ => None,
     };
     let reach = Reach::plan(&mut prepared_spec)?;

@@ -38,6 +38,8 @@ import struct
 import subprocess
 import time
 
+from .common import REPO
+
 SLICE = "system.slice"
 PREFIX = "bench"
 GLOBAL_ARGS = ("--systemd-cgroup",)
@@ -47,8 +49,7 @@ SETTLE_S = 2.0
 # Unit states that count as "still there" (a scope never goes back from inactive to active).
 PRESENT_STATES = ("active", "activating", "deactivating", "reloading")
 BUS_SOCKET = "/run/dbus/system_bus_socket"
-SYSTEMD_HOST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "scripts", "systemd-host")
+SYSTEMD_HOST = os.path.join(REPO, "scripts", "systemd-host")
 
 
 def unit_name(name):
@@ -71,7 +72,7 @@ def tag_pattern(tag):
 
 
 def tag_cgroup_prefix(tag):
-    """bench.sweep_cgroups' prefix for every scope cgroup of a run."""
+    """cgroups.sweep_cgroups' prefix for every scope cgroup of a run."""
     return f"{SLICE}/{PREFIX}-{tag}-"
 
 
@@ -618,5 +619,5 @@ METHOD = ("- Layout systemd: the worker runs inside the systemd host of scripts/
           "transient service; every runtime is called with `--systemd-cgroup`, every container's "
           "cgroupsPath is `system.slice:bench:NAME` (NAME unique per container), i.e. the scope unit "
           "`bench-NAME.scope`. Right after each kill/delete returns, the harness stats the scope's "
-          "cgroup and asks systemd over D-Bus for the unit's state (see bench/systemd_layout.py). "
+          "cgroup and asks systemd over D-Bus for the unit's state (see bench/berthbench/systemd_layout.py). "
           "The host is shared: other work in it adds noise (its process count is recorded).\n")

@@ -2,5 +2,6 @@
 of small modules: common (paths, constants, clock and log), stats (medians and cell formats),
 cgroups, runtime (Runtime, CallResult), the worker (worker.py, combining containers.py with one
 module per measured phase: lifecycle, create_state, teardown, memory, scaling), driver, the
-Markdown report (report.py, sections.py), svg, cli, and the systemd layout (systemd_layout.py).
+Markdown report (report.py, sections.py), svg, cli, and the systemd layout (systemd_layout.py,
+systemd_report.py, dbus.py).
 """

@@ -5,7 +5,7 @@ sections, then the method.
 
 import re
 
-from . import systemd_layout
+from . import systemd_report
 from .common import LIFECYCLE_METRICS
 from .sections import create_state_section, memory_section, scaling_section, summary
 from .stats import cell, fmt_ratio, median, ordered_runtimes, stale_cell
@@ -139,7 +139,7 @@ def make_report(data):
                     L.append("| " + " | ".join(row) + " |")
                 L.append("")
         if layout == "systemd":
-            L.extend(systemd_layout.report_section(res, ordered_runtimes))
+            L.extend(systemd_report.report_section(res, ordered_runtimes))
         L.extend(memory_section(res))
         L.extend(scaling_section(res))
         fails = res.get("failures", [])
@@ -189,5 +189,5 @@ def make_report(data):
         "- Other work on the machine (e.g. test suites running concurrently) adds noise; compare the "
         "interleaved runtimes with each other rather than with other runs.\n")
     if "systemd" in data["layouts"]:
-        L.append(systemd_layout.METHOD)
+        L.append(systemd_report.METHOD)
     return "\n".join(L) + "\n"

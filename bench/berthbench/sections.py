@@ -2,7 +2,7 @@
 sections for create by attach state, peak memory and state / list / ps scaling.
 """
 
-from . import systemd_layout
+from . import systemd_report
 from .common import MEM_COMMANDS, QUIET_S, SCALING_METRICS
 from .stats import (cell, fmt_ms, fmt_ratio, fmt_slope, list_fit, median, mem_cell,
                     ordered_runtimes)
@@ -81,7 +81,7 @@ def summary(data):
              + ("**" + "; ".join(stale_rows) + "** (a bug)" if stale_rows else "none in any trial (as promised)") + ".  ")
     for layout, res in data["layouts"].items():
         if layout == "systemd":
-            L.extend(systemd_layout.summary_lines(res))
+            L.extend(systemd_report.summary_lines(res))
     L.append("Failures and oddities: " + (", ".join(f"{l}/{r}: {c}" for (l, r), c in sorted(nfail.items()))
                                           if nfail else "none") + " (details per layout below).\n")
     return L

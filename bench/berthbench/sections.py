@@ -92,7 +92,6 @@ def create_state_section(res):
     if not cs:
         return []
     rts = ordered_runtimes(cs.keys())
-    others = [r for r in rts if r != "berth"]
     L = ["### `create` by the state of the kernel's cgroup-attach lock\n",
          "The first cgroup attach after a quiet spell waits for an RCU grace period (the global "
          "`cgroup_threadgroup_rwsem`); attaches within a grace period of another do not. quiet = the "
@@ -101,12 +100,21 @@ def create_state_section(res):
          "helper process, so the grace period starts only when libcontainer attaches). berth-ro = berth "
          "installed on a read-only mount, as a package on a read-only /usr is: it runs as it is, where "
          "from a writable binary it first re-executes itself from a read-only view (its /proc/self/exe "
-         "protection; equally protected either way).\n",
-         "| state | " + " | ".join(rts) + " | " + " | ".join(f"berth/{o}" for o in others) + " |",
+         "protection; equally protected either way).\n"]
+    L += runtime_table("state", rts, [(key, key) for key in ("quiet", "warm")], cs, cell)
+    return L
+
+
+def runtime_table(first, rts, rows, data, show):
+    """A table with a column per runtime, then one per berth/other ratio of medians: a row per
+    (label, key) of `rows`, from the samples data[runtime][key], each cell shown by `show`;
+    ends with a blank line."""
+    others = [r for r in rts if r != "berth"]
+    L = [f"| {first} | " + " | ".join(rts) + " | " + " | ".join(f"berth/{o}" for o in others) + " |",
          "|" + "---|" * (1 + len(rts) + len(others))]
-    for key in ("quiet", "warm"):
-        row = [key] + [cell(cs.get(r, {}).get(key, [])) for r in rts]
-        row += [fmt_ratio(median(cs.get("berth", {}).get(key, [])), median(cs.get(o, {}).get(key, [])))
+    for label, key in rows:
+        row = [label] + [show(data.get(r, {}).get(key, [])) for r in rts]
+        row += [fmt_ratio(median(data.get("berth", {}).get(key, [])), median(data.get(o, {}).get(key, [])))
                 for o in others]
         L.append("| " + " | ".join(row) + " |")
     L.append("")
@@ -121,21 +129,13 @@ def memory_section(res):
             L.append(f"Peak memory: skipped ({res['skipped']['memory']}).\n")
         return L
     rts = ordered_runtimes(mem.keys())
-    others = [r for r in rts if r != "berth"]
     L.append("### Peak memory of one invocation (max RSS in MiB: median (max))\n")
     L.append("ru_maxrss of the runtime process, as reported by GNU time, which runs it as its direct child "
              "and wait4()s it (`/usr/bin/time -f %M`). It includes children the runtime waited for "
              "(e.g. runc's `runc init` stages), not the container's processes. Floor: what the same "
              "wrapper reports for a static busybox `true`"
              + (f": {mem_cell(res.get('memory_floor'))} MiB" if res.get("memory_floor") else "") + ".\n")
-    L.append("| command | " + " | ".join(rts) + " | " + " | ".join(f"berth/{o}" for o in others) + " |")
-    L.append("|" + "---|" * (1 + len(rts) + len(others)))
-    for cmd in MEM_COMMANDS:
-        row = [f"`{cmd}`"] + [mem_cell(mem.get(r, {}).get(cmd, [])) for r in rts]
-        row += [fmt_ratio(median(mem.get("berth", {}).get(cmd, [])), median(mem.get(o, {}).get(cmd, [])))
-                for o in others]
-        L.append("| " + " | ".join(row) + " |")
-    L.append("")
+    L += runtime_table("command", rts, [(f"`{cmd}`", cmd) for cmd in MEM_COMMANDS], mem, mem_cell)
     return L
 
 

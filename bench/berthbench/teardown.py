@@ -76,19 +76,9 @@ class Teardown:
             elif mode == "kill":
                 kargs = ["kill"] + (["--all"] if host and rt.use_all_on_host else []) + [cid, "KILL"]
                 r = self.call(rt, kargs, watch=fds, at_return=self.at_return(rt, cid))
-                if not r.ok:
-                    return self.abort(ph, rt, cid, f"{' '.join(kargs[:2])} failed", r, n=n,
-                                      stale=r.stale)
-                self.sample(table, "kill", r.ms)
-                self.sample(table, "stale", r.stale)
-                self.note_return(table, "kill", r)
-                if r.gone_ms is None:
-                    return self.abort(ph, rt, cid, f"{r.alive_after} of {len(fds)} processes still "
-                                      f"alive {self.args.call_timeout:.0f}s after kill", n=n)
-                self.sample(table, "gone", r.gone_ms)
-                if r.stale and rt.name.startswith("berth"):
-                    self.fail(ph, rt.name, f"kill returned with {r.stale} of {len(fds)} processes "
-                              "still alive (synchronous kill broken)", id=cid, n=n)
+                if not self.record_teardown(ph, rt, cid, fds, n, table, r, " ".join(kargs[:2]),
+                                            ("kill", "stale", "gone"), "kill", "kill"):
+                    return
                 r = self.call(rt, ["delete", "-f", cid], watch=fds, at_return=self.at_return(rt, cid))
                 if not r.ok:
                     return self.abort(ph, rt, cid, "delete -f after kill failed", r, n=n)
@@ -96,23 +86,38 @@ class Teardown:
                 self.note_return(table, "delete_after_kill", r)
             else:
                 r = self.call(rt, ["delete", "-f", cid], watch=fds, at_return=self.at_return(rt, cid))
-                if not r.ok:
-                    return self.abort(ph, rt, cid, "delete -f failed", r, n=n, stale=r.stale)
-                self.sample(table, "delete_f", r.ms)
-                self.sample(table, "delete_f_stale", r.stale)
-                self.note_return(table, "delete_f", r)
-                if r.gone_ms is None:
-                    return self.abort(ph, rt, cid, f"{r.alive_after} of {len(fds)} processes still "
-                                      f"alive {self.args.call_timeout:.0f}s after delete -f", n=n)
-                self.sample(table, "delete_f_gone", r.gone_ms)
-                if r.stale and rt.name.startswith("berth"):
-                    self.fail(ph, rt.name, f"delete -f returned with {r.stale} of {len(fds)} processes "
-                              "still alive (synchronous delete broken)", id=cid, n=n)
+                if not self.record_teardown(ph, rt, cid, fds, n, table, r, "delete -f",
+                                            ("delete_f", "delete_f_stale", "delete_f_gone"),
+                                            "delete -f", "delete"):
+                    return
             self.finish(ph, rt, cid, fds, n=n)
         finally:
             for fd in fds:
                 os.close(fd)
             reap_orphans()
+
+    def record_teardown(self, ph, rt, cid, fds, n, table, r, what, keys, verb, promise):
+        """Records a kill or delete -f of the container's processes `fds`: its time, how many
+        were still alive when it returned, and when all had exited, under `keys` (time, stale,
+        gone) of `table`; a berth that returned before all were gone breaks its `promise`
+        (kill, delete). Returns False, after aborting the trial, when the call failed or the
+        processes outlived the bounded wait."""
+        if not r.ok:
+            self.abort(ph, rt, cid, f"{what} failed", r, n=n, stale=r.stale)
+            return False
+        ms_key, stale_key, gone_key = keys
+        self.sample(table, ms_key, r.ms)
+        self.sample(table, stale_key, r.stale)
+        self.note_return(table, ms_key, r)
+        if r.gone_ms is None:
+            self.abort(ph, rt, cid, f"{r.alive_after} of {len(fds)} processes still alive "
+                       f"{self.args.call_timeout:.0f}s after {verb}", n=n)
+            return False
+        self.sample(table, gone_key, r.gone_ms)
+        if r.stale and rt.name.startswith("berth"):
+            self.fail(ph, rt.name, f"{verb} returned with {r.stale} of {len(fds)} processes "
+                      f"still alive (synchronous {promise} broken)", id=cid, n=n)
+        return True
 
     # ---- 3. kernel floor --------------------------------------------------------------
 

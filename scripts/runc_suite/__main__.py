@@ -42,6 +42,23 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def run_files(tree, files, runtime, args, env, logs, skips):
+    """Runs each file, printing a line of counts per file. Returns (results, seconds)."""
+    start = time.time()
+    results = []
+    print(f"{'file':32} {'pass':>5} {'fail':>5} {'skip':>5} {'listed':>6} {'secs':>6}", flush=True)
+    for file in files:
+        r = run.run_file(tree, file, runtime, args.timeout, args.test_timeout, env, os.path.join(logs, file + ".tap"))
+        for t in r.tests:
+            t.listed = run.listed_reason(skips, file, t.name) if t.status in ("fail", "notrun", "pass") else ""
+        results.append(r)
+        failed = sum(1 for t in r.tests if t.status in ("fail", "notrun") and not t.listed)
+        listed = sum(1 for t in r.tests if t.status in ("fail", "notrun") and t.listed)
+        print(f"{file:32} {r.count('pass'):5} {failed:5} {r.count('skip'):5} {listed:6} {r.seconds:6.0f}"
+              + ("  TIMEOUT" if r.timed_out else ""), flush=True)
+    return results, time.time() - start
+
+
 def main(argv):
     args = parse_args(argv)
     if args.deps:
@@ -84,19 +101,12 @@ def main(argv):
     print(f"runc-suite: {runtime} on {tree} ({len(files)} files, timeout {args.timeout}s a file, "
           f"subreaper {'on' if subreaper else 'off'}, logs in {logs})", flush=True)
 
-    start = time.time()
-    results = []
-    print(f"{'file':32} {'pass':>5} {'fail':>5} {'skip':>5} {'listed':>6} {'secs':>6}", flush=True)
-    for file in files:
-        r = run.run_file(tree, file, runtime, args.timeout, args.test_timeout, env, os.path.join(logs, file + ".tap"))
-        for t in r.tests:
-            t.listed = run.listed_reason(skips, file, t.name) if t.status in ("fail", "notrun", "pass") else ""
-        results.append(r)
-        failed = sum(1 for t in r.tests if t.status in ("fail", "notrun") and not t.listed)
-        listed = sum(1 for t in r.tests if t.status in ("fail", "notrun") and t.listed)
-        print(f"{file:32} {r.count('pass'):5} {failed:5} {r.count('skip'):5} {listed:6} {r.seconds:6.0f}"
-              + ("  TIMEOUT" if r.timed_out else ""), flush=True)
-    elapsed = time.time() - start
+    probe = run.ensure_v2_child_cgroup()
+    try:
+        results, elapsed = run_files(tree, files, runtime, args, env, logs, skips)
+    finally:
+        if probe:
+            os.rmdir(probe)
 
     unexpected, by_design, surprises = [], [], []
     for r in results:

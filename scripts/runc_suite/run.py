@@ -195,6 +195,21 @@ def reap_leftovers():
     return killed
 
 
+FREEZER_PROBE = "/sys/fs/cgroup/runc-suite-freezer-probe"
+
+
+def ensure_v2_child_cgroup():
+    """On cgroup v2, the suite finds the freezer by looking for any cgroup.freeze file under
+    /sys/fs/cgroup, which only non-root cgroups have. A systemd host always has some; a fresh
+    machine's v2 view may have none, and then the suite skips every pause, exec-while-paused
+    and frozen-cgroup test. Makes one empty cgroup when there is none; returns its path (to
+    remove afterwards) or None."""
+    if cgroup_layout() != "v2" or glob.glob("/sys/fs/cgroup/*/cgroup.freeze"):
+        return None
+    os.mkdir(FREEZER_PROBE)
+    return FREEZER_PROBE
+
+
 def remove_test_cgroups():
     """rmdir (deepest first) the cgroups the suite names runc-cgroups-integration-test that a
     killed test left behind: a leftover child makes later tests' rmdir of the parent fail."""

@@ -10,22 +10,32 @@ class Lifecycle:
 
     # ---- 1. lifecycle -----------------------------------------------------------------
 
+    def make_container(self, rt, ph, prefix, command):
+        """`create` or `run -d` (command) of a new `sleep 1000` container, registered for cleanup.
+        Returns (id, the call's ms, a pidfd of init), or None once the failure is recorded."""
+        cid = self.new_id(prefix)
+        b = self.bundle(rt, cid, ["sleep", "1000"])
+        pidfile = os.path.join(b, "pid")
+        self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
+        what = " ".join(command)
+        r = self.call(rt, command + ["--bundle", b, "--pid-file", pidfile, cid])
+        if not r.ok:
+            self.abort(ph, rt, cid, f"{what} failed", r)
+            return None
+        pid = self.read_pid(pidfile, rt, cid)
+        if pid is None:
+            self.abort(ph, rt, cid, f"no init pid after {what}")
+            return None
+        return cid, r.ms, os.pidfd_open(pid)
+
     def lifecycle_one(self, rt):
         table = self.res["lifecycle"].setdefault(rt.name, {})
         ph = "lifecycle"
         # create / start / kill / delete
-        cid = self.new_id("lc")
-        b = self.bundle(rt, cid, ["sleep", "1000"])
-        pidfile = os.path.join(b, "pid")
-        self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
-        r = self.call(rt, ["create", "--bundle", b, "--pid-file", pidfile, cid])
-        if not r.ok:
-            return self.abort(ph, rt, cid, "create failed", r)
-        t_create = r.ms
-        pid = self.read_pid(pidfile, rt, cid)
-        if pid is None:
-            return self.abort(ph, rt, cid, "no init pid after create")
-        fd = os.pidfd_open(pid)
+        made = self.make_container(rt, ph, "lc", ["create"])
+        if made is None:
+            return
+        cid, t_create, fd = made
         try:
             r = self.call(rt, ["start", cid])
             if not r.ok:
@@ -57,18 +67,10 @@ class Lifecycle:
         self.sample(table, "cycle", round(t_create + t_start + t_kill_exit + t_delete, 4))
 
         # run -d / delete -f
-        cid = self.new_id("rd")
-        b = self.bundle(rt, cid, ["sleep", "1000"])
-        pidfile = os.path.join(b, "pid")
-        self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
-        r = self.call(rt, ["run", "-d", "--bundle", b, "--pid-file", pidfile, cid])
-        if not r.ok:
-            return self.abort(ph, rt, cid, "run -d failed", r)
-        t_run = r.ms
-        pid = self.read_pid(pidfile, rt, cid)
-        if pid is None:
-            return self.abort(ph, rt, cid, "no init pid after run -d")
-        fd = os.pidfd_open(pid)
+        made = self.make_container(rt, ph, "rd", ["run", "-d"])
+        if made is None:
+            return
+        cid, t_run, fd = made
         try:
             r = self.call(rt, ["delete", "-f", cid], watch=[fd], gone_timeout=10,
                           at_return=self.at_return(rt, cid))

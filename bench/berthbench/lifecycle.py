@@ -28,6 +28,18 @@ class Lifecycle:
             return None
         return cid, r.ms, os.pidfd_open(pid)
 
+    def watched_call(self, rt, ph, table, cid, fd, argv, key, what):
+        """kill or delete -f (argv, named what) while watching init's pidfd fd; records under
+        key how many watched processes were still alive at its return and what it left.
+        Returns the result, or None once the failure is recorded."""
+        r = self.call(rt, argv, watch=[fd], gone_timeout=10, at_return=self.at_return(rt, cid))
+        if not r.ok:
+            self.abort(ph, rt, cid, f"{what} failed", r)
+            return None
+        self.sample(table, f"{key}_stale", r.stale)
+        self.note_return(table, key, r)
+        return r
+
     def lifecycle_one(self, rt):
         table = self.res["lifecycle"].setdefault(rt.name, {})
         ph = "lifecycle"
@@ -41,13 +53,10 @@ class Lifecycle:
             if not r.ok:
                 return self.abort(ph, rt, cid, "start failed", r)
             t_start = r.ms
-            r = self.call(rt, ["kill", cid, "KILL"], watch=[fd], gone_timeout=10,
-                          at_return=self.at_return(rt, cid))
-            if not r.ok:
-                return self.abort(ph, rt, cid, "kill failed", r)
+            r = self.watched_call(rt, ph, table, cid, fd, ["kill", cid, "KILL"], "kill", "kill")
+            if r is None:
+                return
             t_kill = r.ms
-            self.sample(table, "kill_stale", r.stale)
-            self.note_return(table, "kill", r)
             if r.gone_ms is None:
                 return self.abort(ph, rt, cid, "init still alive 10s after kill")
             t_kill_exit = max(r.gone_ms, r.ms)
@@ -72,13 +81,11 @@ class Lifecycle:
             return
         cid, t_run, fd = made
         try:
-            r = self.call(rt, ["delete", "-f", cid], watch=[fd], gone_timeout=10,
-                          at_return=self.at_return(rt, cid))
-            if not r.ok:
-                return self.abort(ph, rt, cid, "delete -f failed", r)
+            r = self.watched_call(rt, ph, table, cid, fd, ["delete", "-f", cid], "delete_f",
+                                  "delete -f")
+            if r is None:
+                return
             t_delf = r.ms
-            self.sample(table, "delete_f_stale", r.stale)
-            self.note_return(table, "delete_f", r)
             if not self.finish(ph, rt, cid, [fd]):
                 return
         finally:

@@ -259,14 +259,20 @@ class Containers:
 
     # ---- probe ------------------------------------------------------------------------
 
-    def probe(self, rt):
-        """An untimed create/start/delete -f (and a warm-up of the page cache)."""
-        cid = self.new_id("probe")
+    def create_and_start(self, rt, prefix):
+        """create and start a new `sleep 1000` container, registered for cleanup. Returns its id
+        and the result of the last call made (start's, or create's if that failed)."""
+        cid = self.new_id(prefix)
         b = self.bundle(rt, cid, ["sleep", "1000"])
         self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
         r = self.call(rt, ["create", "--bundle", b, cid])
         if r.ok:
             r = self.call(rt, ["start", cid])
+        return cid, r
+
+    def probe(self, rt):
+        """An untimed create/start/delete -f (and a warm-up of the page cache)."""
+        cid, r = self.create_and_start(rt, "probe")
         if r.ok:
             r = self.call(rt, ["delete", "-f", cid])
         problems = []

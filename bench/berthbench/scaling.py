@@ -22,12 +22,7 @@ class Scaling:
         broken = set()
 
         def add(rt):
-            cid = self.new_id("sc")
-            b = self.bundle(rt, cid, ["sleep", "1000"])
-            self.containers[(rt.name, cid)] = (rt, self.cgpath(rt, cid))
-            r = self.call(rt, ["create", "--bundle", b, cid])
-            if r.ok:
-                r = self.call(rt, ["start", cid])
+            cid, r = self.create_and_start(rt, "sc")
             if not r.ok:
                 self.abort(ph, rt, cid, "create/start failed", r, k=len(owned[rt.name]) + 1)
                 broken.add(rt.name)

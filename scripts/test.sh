@@ -64,7 +64,7 @@ run() {
 	[ "$rc" -eq 0 ] || failures+=("$name")
 }
 
-run unit cargo test --quiet --bin berth
+run unit cargo test --quiet --lib
 # test_bin NAME: the built executable of the integration test target NAME (for the systemd
 # host, which has no cargo).
 test_bin() {

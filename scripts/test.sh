@@ -1,8 +1,9 @@
 #!/bin/bash
 # berth's whole test suite, as CI runs it (needs root):
-#   unit tests; the Rust integration tests and the bats suite in each cgroup layout (the
-#   machine's own, cgroup v2 alone, cgroup v1 alone, and "systemd": inside a systemd host
-#   booted by scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
+#   unit tests; the fuzz targets' seeds and past crashes (fuzz/replay.sh); the Rust
+#   integration tests and the bats suite in each cgroup layout (the machine's own, cgroup v2
+#   alone, cgroup v1 alone, and "systemd": inside a systemd host booted by
+#   scripts/systemd-host, with --systemd-cgroup), the bats suite once per teardown
 #   wait strategy (pidfd, poll); berth under ctr, docker and podman (integration/clients.sh),
 #   on the machine's own layout and inside the systemd host with the clients' systemd drivers,
 #   and rootless podman there (integration/rootless-podman.sh);
@@ -65,6 +66,8 @@ run() {
 }
 
 run unit cargo test --quiet --lib
+# The cargo-fuzz targets still build, and their seeds and past crashes run clean (fuzz/).
+run fuzz-replay sh fuzz/replay.sh
 # test_bin NAME: the built executable of the integration test target NAME (for the systemd
 # host, which has no cargo).
 test_bin() {

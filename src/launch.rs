@@ -99,7 +99,9 @@ pub fn create(root: &Root, id: &str, opts: &CreateOptions) -> Result<i32> {
 }
 
 /// [`create`]; `own_console` is the console socket of berth's own that `opts.console_socket`
-/// names (a foreground `run`'s), whose terminal must be set up before `create` returns.
+/// names (a foreground `run`'s), whose terminal must be set up before `create` returns. The
+/// fuzz targets run its checks and preparation without the rest (`fuzzing::create_checks`):
+/// a step added before the build belongs there too.
 fn create_with(
     root: &Root,
     id: &str,
@@ -386,10 +388,16 @@ fn build_init(
 fn load_spec(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_spec(&text, &path)
+}
+
+/// The config.json at `path`, whose content is `text`, as a spec: unknown capabilities
+/// dropped, `process` and `root` required.
+pub fn parse_spec(text: &[u8], path: &Path) -> Result<Spec> {
     // serde_json's own error names the field, line and column; oci-spec's loader loses them.
     let invalid =
         |e: serde_json::Error| anyhow!("{} is not a valid OCI config: {e}", path.display());
-    let mut value: serde_json::Value = serde_json::from_slice(&text).map_err(invalid)?;
+    let mut value: serde_json::Value = serde_json::from_slice(text).map_err(invalid)?;
     let unknown = capabilities::drop_unknown(&mut value);
     if !unknown.is_empty() {
         tracing::warn!("ignoring unknown or unavailable capabilities: {unknown:?}");
@@ -725,6 +733,23 @@ fn tty_setup(process: &Process, spec: Option<&Spec>) -> TtySetup {
     TtySetup { owner, size }
 }
 
+/// `exec --process FILE`: the process the file at `path` describes (its content is `text`).
+pub fn parse_process(text: &[u8], path: &Path) -> Result<Process> {
+    let invalid = |e: serde_json::Error| {
+        anyhow!(
+            "process file {} is not a valid process: {e}",
+            path.display()
+        )
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(text).map_err(invalid)?;
+    // runc reads a missing user as uid 0, gid 0; oci-spec requires the field.
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    serde_json::from_value(value).map_err(invalid)
+}
+
 /// The process to exec: `--process FILE` as given, or the container's own process with the
 /// command line's changes (runc's rule: args, env, cwd, user, terminal, caps).
 fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
@@ -733,19 +758,7 @@ fn exec_process(c: &Container, opts: &ExecOptions) -> Result<Process> {
             .contents
             .as_ref()
             .map_err(|e| anyhow!("process file {}: {e}", file.path.display()))?;
-        let invalid = |e: serde_json::Error| {
-            anyhow!(
-                "process file {} is not a valid process: {e}",
-                file.path.display()
-            )
-        };
-        let mut value: serde_json::Value = serde_json::from_slice(text).map_err(invalid)?;
-        // runc reads a missing user as uid 0, gid 0; oci-spec requires the field.
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("user")
-                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
-        }
-        return serde_json::from_value(value).map_err(invalid);
+        return parse_process(text, &file.path);
     }
     if opts.args.is_empty() {
         bail!("exec needs a command to run, or --process");

@@ -2,7 +2,8 @@
 //!
 //! The binary (`main.rs`) only calls [`main`]. This file parses the global flags, sets up
 //! logging, dispatches to `commands`, and turns an error into runc's form: one line on stderr,
-//! the same line in the JSON log, exit status 1.
+//! the same line in the JSON log, exit status 1. Everything else is private to the crate but
+//! [`fuzzing`], the entry point of the coverage-guided fuzz targets in `fuzz/`.
 
 mod attach;
 mod capabilities;
@@ -16,6 +17,7 @@ mod exe;
 mod fds;
 mod finish;
 mod fsutil;
+pub mod fuzzing;
 mod help;
 mod hooks;
 mod idmap;

@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 cargo build --quiet --bins || exit 1
 n=0
 failed=0
-for target in config exec_process; do
+# A target per directory of seeds/ (each is a [[bin]] of Cargo.toml).
+for target in $(ls seeds); do
 	for input in seeds/"$target"/* regressions/"$target"/*; do
 		[ -f "$input" ] || continue
 		n=$((n + 1))

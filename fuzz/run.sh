@@ -5,7 +5,8 @@
 # nightly) and cargo-fuzz (installed here if missing). On demand, not in CI: CI runs the
 # structured fuzz of the real binary (integration/fuzz/).
 #
-#   sh fuzz/run.sh [SECONDS [TARGET...]]   default: 600 s each, both targets
+#   sh fuzz/run.sh [SECONDS [TARGET...]]   default: 600 s each, every target (one per
+#                                          directory of fuzz/seeds/)
 #
 # Debug assertions are on, so an arithmetic overflow counts as a crash; a crash's input is
 # saved in fuzz/artifacts/TARGET/.
@@ -13,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 [ $# -gt 0 ] && shift
-[ $# -gt 0 ] || set -- config exec_process
+[ $# -gt 0 ] || set -- $(ls fuzz/seeds)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for target in "$@"; do
 	mkdir -p "fuzz/corpus/$target"

@@ -12,7 +12,7 @@
 //! a step added there before the build belongs here too. [`exec_checks`] reads
 //! `exec --process FILE` as `launch::exec` does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
@@ -20,26 +20,25 @@ use crate::cgroup_view::CgroupView;
 use crate::lifecycle::Placement;
 use crate::{devices, launch, prepare, seccomp, validate};
 
+/// The container's id, where a step needs one.
+const ID: &str = "fuzz";
+
 /// Runs `json` through `create`'s checks and preparation with `bundle` as the bundle. `Err`
 /// is the line `create` would print; a panic is a bug.
 pub fn create_checks(json: &[u8], bundle: &Path) -> Result<()> {
     let spec = launch::parse_spec(json, &bundle.join("config.json"))?;
     validate::spec(&spec, bundle).context("invalid config.json")?;
-    let cgroup_path = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .unwrap_or_else(|| PathBuf::from("/fuzz"));
+    let cgroup_path = launch::cgroup_path_of(&spec, ID, false)?;
     let placement = Placement::new(&cgroup_path, false).context("invalid cgroupsPath")?;
     let mut prepared = prepare::spec(&spec, bundle, &cgroup_path)?;
-    let rootfs = prepared
-        .root()
-        .as_ref()
-        .map_or_else(|| bundle.to_path_buf(), |r| r.path().clone());
-    let _view = CgroupView::plan(&mut prepared, &placement.cgroup, &rootfs);
+    let _view = CgroupView::plan(
+        &mut prepared,
+        &placement.cgroup,
+        &launch::rootfs_of(&spec, bundle),
+    );
     serde_json::to_vec(&prepared).context("cannot write the prepared config")?;
     seccomp::check_agent(&spec)?;
-    seccomp::plan_init(&spec, "fuzz", bundle)?;
+    seccomp::plan_init(&spec, ID, bundle)?;
     let rules = devices::rules(&spec)?;
     devices::program(&devices::Policy::of(&rules)?);
     Ok(())

@@ -132,10 +132,7 @@ fn create_with(
     let spec = load_spec(&bundle)?;
     validate::spec(&spec, &bundle).context("invalid config.json")?;
     stages.done("config.json read and checked");
-    let cgroup_path = match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
-        Some(path) => path,
-        None => default_cgroups_path(id, opts.systemd_cgroup)?,
-    };
+    let cgroup_path = cgroup_path_of(&spec, id, opts.systemd_cgroup)?;
     let placement =
         Placement::new(&cgroup_path, opts.systemd_cgroup).context("invalid cgroupsPath")?;
     let private_pidns = spec
@@ -318,6 +315,14 @@ fn create_with(
         .map_err(|e| hooks::explain(e, &spec, When::Create))
 }
 
+/// The container's cgroup: the config's `cgroupsPath`, else [`default_cgroups_path`].
+pub(crate) fn cgroup_path_of(spec: &Spec, id: &str, systemd_cgroup: bool) -> Result<PathBuf> {
+    match spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()) {
+        Some(path) => Ok(path),
+        None => default_cgroups_path(id, systemd_cgroup),
+    }
+}
+
 /// The cgroup of a container whose config names none: runc's `/ID` (libcontainer's own default
 /// is `:youki:ID`), except where that default names a systemd scope unit.
 fn default_cgroups_path(id: &str, systemd_cgroup: bool) -> Result<PathBuf> {
@@ -412,7 +417,7 @@ pub fn parse_spec(text: &[u8], path: &Path) -> Result<Spec> {
     Ok(spec)
 }
 
-fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
+pub(crate) fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
     let root = spec
         .root()
         .as_ref()

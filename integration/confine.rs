@@ -102,24 +102,12 @@ fn exec_runs_under_the_containers_seccomp_filter() {
 /// built with gcc in `dir`, or the build `BERTH_SYSCALL_PROBE` names (the systemd host has no
 /// compiler: scripts/test.sh builds it outside).
 fn syscall_probe(dir: &Path) -> PathBuf {
-    let bin = dir.join("probe");
-    if let Some(built) = std::env::var_os("BERTH_SYSCALL_PROBE") {
-        std::fs::copy(&built, &bin).expect("BERTH_SYSCALL_PROBE names the built probe");
-        return bin;
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/probes/syscall-probe.c");
-    let out = std::process::Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("gcc is needed to build the syscall probe");
-    assert!(
-        out.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    probe(
+        &dir.join("probe"),
+        "syscall-probe.c",
+        &["-static", "-O1"],
+        "BERTH_SYSCALL_PROBE",
+    )
 }
 
 /// The errno `probe` printed for syscall `nr`.

@@ -248,3 +248,70 @@ fn run_and_exec_processes_exe_cannot_be_reopened_for_writing() {
     }
     assert!(fs::read(&copy).unwrap() == before, "berth's binary changed");
 }
+
+/// An image's NSS module: a container whose /etc/nsswitch.conf names a module it ships
+/// (`passwd: berthtest files`, libnss_berthtest.so.2 in its /lib) and whose config gives no
+/// `HOME`. Looking the user up through the C library would load that module into berth's
+/// process in the container, at `create` already, before the seccomp filter and the LSM
+/// profile of the exec (libcontainer does it with `getpwuid`). berth reads the container's
+/// /etc/passwd itself, as runc does: `HOME` is the user's home, `/` for a user without an
+/// entry, and the module's constructor never runs (it would leave a file in /marks).
+#[test]
+fn image_nss_modules_never_load_into_berths_processes() {
+    let rt = Runtime::new("sec-nss");
+    let image = rt.dir.join("image");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs())
+        .arg(&image)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cannot copy the rootfs");
+    for lib in ["lib", "lib/x86_64-linux-gnu", "usr/lib", "usr/lib/x86_64-linux-gnu"] {
+        let dir = image.join(lib);
+        fs::create_dir_all(&dir).unwrap();
+        probe(
+            &dir.join("libnss_berthtest.so.2"),
+            "nss-module.c",
+            &["-shared", "-fPIC", "-O1"],
+            "BERTH_NSS_MODULE",
+        );
+    }
+    fs::write(
+        image.join("etc/nsswitch.conf"),
+        "passwd: berthtest files\ngroup: berthtest files\n",
+    )
+    .unwrap();
+    let marks = image.join("marks");
+    fs::create_dir(&marks).unwrap();
+    fs::set_permissions(&marks, fs::Permissions::from_mode(0o1777)).unwrap();
+    let loaded = || {
+        fs::read_dir(&marks)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    let id = rt.id("");
+    let mut b = rt.bundle(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["root"] = serde_json::json!({ "path": image, "readonly": false });
+        c["process"]["env"] = serde_json::json!(["PATH=/bin", "HOME="]);
+    });
+    rt.run(&["create", "--bundle", b.path(), &id]).ok();
+    assert_eq!(loaded(), Vec::<String>::new(), "loaded at create");
+    rt.run(&["start", &id]).ok();
+    let home = |user: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend(user);
+        args.extend([id.as_str(), "sh", "-c", "echo $HOME"]);
+        let out = rt.run(&args);
+        out.ok();
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(home(&[]), "/root");
+    assert_eq!(home(&["--user", "65534"]), "/nonexistent");
+    assert_eq!(home(&["--user", "4242"]), "/");
+    assert_eq!(home(&["--env", "HOME=/given"]), "/given");
+    rt.run(&["delete", "-f", &id]).ok();
+    assert_eq!(loaded(), Vec::<String>::new(), "loaded by exec");
+}

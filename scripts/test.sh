@@ -87,10 +87,12 @@ systemd_layout() {
 		failures+=("systemd-host")
 		return
 	fi
-	# The host has no compiler: integration/confine.rs's static syscall probe is built here.
-	local probe="$repo/target/syscall-probe"
+	# The host has no compiler: the probes of integration/probes/ are built here.
+	local probe="$repo/target/syscall-probe" nss_module="$repo/target/libnss_berthtest.so.2"
 	gcc -static -O1 -o "$probe" integration/probes/syscall-probe.c || { failed=$((failed + 1)); failures+=("syscall probe"); }
-	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd -e BERTH_SYSCALL_PROBE="$probe")
+	gcc -shared -fPIC -O1 -o "$nss_module" integration/probes/nss-module.c || { failed=$((failed + 1)); failures+=("NSS module probe"); }
+	local inside=(scripts/systemd-host run -e BERTH_TEST_CGROUP_DRIVER=systemd -e BT_CGROUP_DRIVER=systemd
+		-e BERTH_SYSCALL_PROBE="$probe" -e BERTH_NSS_MODULE="$nss_module")
 	# The rootless tests' user, inside too (the host's /etc is a fresh overlay at each boot);
 	# integration/rootless.rs enables its lingering, hence its delegated user@UID.service.
 	"${inside[@]}" -- sh scripts/test-user.sh || { failed=$((failed + 1)); failures+=("systemd-host test user"); }

@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cgroup_view::CgroupView;
 use crate::lifecycle::Placement;
-use crate::{devices, launch, prepare, seccomp, validate};
+use crate::{devices, launch, prepare, seccomp, validate, workload};
 
 /// The container's id, where a step needs one.
 const ID: &str = "fuzz";
@@ -38,7 +38,8 @@ pub fn create_checks(json: &[u8], bundle: &Path) -> Result<()> {
     );
     serde_json::to_vec(&prepared).context("cannot write the prepared config")?;
     seccomp::check_agent(&spec)?;
-    seccomp::plan_init(&spec, ID, bundle)?;
+    let runner = workload::RuncExecutor::new(true, workload::lacks_home(spec.process().as_ref()));
+    seccomp::plan_init(&spec, ID, bundle, runner)?;
     let rules = devices::rules(&spec)?;
     devices::program(&devices::Policy::of(&rules)?);
     Ok(())

@@ -42,7 +42,7 @@ use crate::teardown::process::Stat;
 use crate::teardown::{Cgroups, Options, Proc};
 use crate::tty::{self, ConsoleSocket, TtySetup};
 use crate::validate;
-use crate::workload::RuncExecutor;
+use crate::workload::{self, RuncExecutor};
 
 /// Everything `create` and `run` take.
 #[derive(Debug, Clone, Default)]
@@ -201,7 +201,10 @@ fn create_with(
     }
     seccomp::check_agent(&spec)?;
     // The filter and the startContainer hooks, which berth's executor loads and runs in init.
-    let init = seccomp::plan_init(&spec, id, &bundle)?;
+    // init's HOME, when the config gives none, is berth's to find (`workload::stand_in_home`,
+    // which `prepare::spec` applied).
+    let runner = RuncExecutor::new(true, workload::lacks_home(spec.process().as_ref()));
+    let init = seccomp::plan_init(&spec, id, &bundle, runner)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;
     }
@@ -571,8 +574,9 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
     let exec_cgroups = sub_cgroups.resolve(&cgroup_path)?;
     let mut process = exec_process(&c, opts)?;
     validate::process_fields(&process, "the process").context("cannot exec")?;
+    let runner = RuncExecutor::new(false, workload::stand_in_home(&mut process));
     // libcontainer's exec loads no seccomp filter: berth does (see `seccomp`).
-    let filter = seccomp::plan(&c, &mut process)?;
+    let filter = seccomp::plan(&c, &mut process, runner.clone())?;
     if !opts.detach {
         signal::catch_early();
     }
@@ -628,7 +632,7 @@ pub fn exec(root: &Root, id: &str, opts: &ExecOptions) -> Result<i32> {
                 .with_preserved_fds(opts.preserve_fds);
             b = match &filter {
                 Some(filter) => b.with_executor(exec_cgroups.executor(filter.executor())),
-                None => b.with_executor(exec_cgroups.executor(RuncExecutor::new(false))),
+                None => b.with_executor(exec_cgroups.executor(runner.clone())),
             };
             Ok(b.as_tenant()
                 .with_process(Some(&process_path))

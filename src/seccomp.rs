@@ -63,7 +63,12 @@ const ANSWER_MAX: usize = 1024;
 
 /// The exec'd process's filter and how it gets it; `None` when the container has no filter.
 /// Lends `process` `CAP_SYS_ADMIN` where it needs it (see the module's documentation).
-pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> {
+/// `next` runs the program once the filter is loaded.
+pub fn plan(
+    c: &Container,
+    process: &mut Process,
+    next: RuncExecutor,
+) -> Result<Option<ExecFilter>> {
     let Some(seccomp) = container_filter(c)? else {
         return Ok(None);
     };
@@ -73,7 +78,7 @@ pub fn plan(c: &Container, process: &mut Process) -> Result<Option<ExecFilter>> 
             load: Some(load),
             in_validate: false,
             start_hooks: None,
-            next: RuncExecutor::new(false),
+            next,
         },
         relay,
     }))
@@ -92,9 +97,9 @@ fn running_state(c: &Container) -> Result<State> {
 }
 
 /// `create`: the config's filter and `startContainer` hooks, which init's executor loads and
-/// runs (`spec`: the caller's config; `bundle`: the caller's bundle). Nothing when the config
-/// has neither: libcontainer gets berth's plain executor.
-pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
+/// runs (`spec`: the caller's config; `bundle`: the caller's bundle), then `next` runs the
+/// program. Nothing when the config has neither: `next` runs it straight away.
+pub fn plan_init(spec: &Spec, id: &str, bundle: &Path, next: RuncExecutor) -> Result<ExecFilter> {
     let start_hooks = StartContainer::new(spec, id, bundle)
         .context("cannot describe the container for its startContainer hooks")?;
     let (load, relay) = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -121,7 +126,7 @@ pub fn plan_init(spec: &Spec, id: &str, bundle: &Path) -> Result<ExecFilter> {
             load,
             in_validate: true,
             start_hooks,
-            next: RuncExecutor::new(true),
+            next,
         },
         relay,
     })

@@ -13,18 +13,20 @@
 //!   looked up in berth's own `PATH`, the environment as given (libcontainer refuses it);
 //! - the environment keeps the config's order (libcontainer hands it over as a map), `HOME`
 //!   last when the config has none, as runc orders it;
-//! - `HOME` is `/` when the environment has none and the process's user has no entry in the
-//!   container's `/etc/passwd` (libcontainer sets it from the entry when there is one).
+//! - `HOME`, when the environment has none, is the home directory of the process's user in the
+//!   container's `/etc/passwd`, else `/`, read by berth as runc reads it: as a file, never
+//!   through the C library's NSS (see [`stand_in_home`]).
 //!
 //! Knows nothing of the command line.
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{Process, Spec};
 use libcontainer::workload::{
     Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
 };
@@ -40,13 +42,18 @@ pub struct RuncExecutor {
     /// berth's own `PATH`: where a program is looked up when the process's environment has no
     /// `PATH` (runc's rule; the process's environment stays as given).
     own_path: String,
+    /// Whether the process's `HOME` is berth's stand-in, to be replaced by the user's home
+    /// directory from the container's `/etc/passwd` ([`stand_in_home`]).
+    home_from_passwd: bool,
 }
 
 impl RuncExecutor {
-    pub fn new(report_exec_error: bool) -> RuncExecutor {
+    /// `home_from_passwd`: what [`stand_in_home`] returned for the process libcontainer got.
+    pub fn new(report_exec_error: bool, home_from_passwd: bool) -> RuncExecutor {
         RuncExecutor {
             report_exec_error,
             own_path: std::env::var("PATH").unwrap_or_default(),
+            home_from_passwd,
         }
     }
 
@@ -75,11 +82,15 @@ impl Executor for RuncExecutor {
             .map(|a| CString::new(a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| ExecutorError::InvalidArg)?;
-        let spec_env = spec
+        let mut spec_env = spec
             .process()
             .as_ref()
             .and_then(|p| p.env().clone())
             .unwrap_or_default();
+        if self.home_from_passwd {
+            // berth's stand-in, not the config's: HOME goes last, as when the config has none.
+            spec_env.retain(|e| !e.starts_with("HOME="));
+        }
         let current: Vec<(String, String)> = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect();
@@ -108,6 +119,14 @@ impl Executor for RuncExecutor {
     }
 
     fn setup_envs(&self, mut envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
+        if self.home_from_passwd {
+            // Here the process is in the container, with its user and capabilities: it reads
+            // the container's /etc/passwd as runc's init does.
+            match passwd_home(Path::new(PASSWD), unistd::getuid().as_raw()) {
+                Some(home) => envs.insert("HOME".to_string(), home),
+                None => envs.remove("HOME"),
+            };
+        }
         default_home(&mut envs);
         for (key, _) in std::env::vars_os() {
             // SAFETY: libcontainer's fork is single-threaded here (its default executor does
@@ -154,8 +173,66 @@ pub fn ordered_env(spec_env: &[String], current: &[(String, String)]) -> Vec<Str
         .collect()
 }
 
-/// runc's `HOME` for a user without a passwd entry (libcontainer has set it from the entry
-/// when there is one).
+/// The user database a container's process reads its home directory from.
+const PASSWD: &str = "/etc/passwd";
+
+/// Whether a process's environment leaves it without a `HOME`: none, or (as libcontainer reads
+/// the list, the last one counting) an empty one.
+pub fn lacks_home(process: Option<&Process>) -> bool {
+    process
+        .and_then(|p| p.env().as_ref())
+        .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("HOME=")))
+        .is_none_or(str::is_empty)
+}
+
+/// Gives a process without a `HOME` of its own a stand-in (`HOME=/`) before libcontainer sees
+/// it; returns whether it did, and then berth's executor replaces the stand-in (see
+/// [`RuncExecutor::new`]).
+///
+/// libcontainer fills a missing `HOME` itself, in the process, from `getpwuid`: the C
+/// library's NSS, which, after `pivot_root`, reads the container's `/etc/nsswitch.conf` and
+/// loads the modules it names (`libnss_NAME.so.2`) from the container's filesystem. That is
+/// code of the image's running in berth's process before the container's program: at `create`
+/// already, with berth's descriptors (the sockets to the runtime among them), before the
+/// seccomp filter berth loads and before the exec that applies an LSM profile. With a `HOME`
+/// in its environment libcontainer asks nothing.
+pub fn stand_in_home(process: &mut Process) -> bool {
+    if !lacks_home(Some(process)) {
+        return false;
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    env.push("HOME=/".to_string());
+    process.set_env(Some(env));
+    true
+}
+
+/// The home directory of `uid` in the passwd file at `path`, read as runc reads it (the first
+/// entry with that uid; `NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL`); `None` without such an
+/// entry, with an empty home, or when the file cannot be read. Only a regular file is read: a
+/// FIFO or a device there must not stop the process.
+fn passwd_home(path: &Path, uid: u32) -> Option<String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let kind = file.metadata().ok()?.file_type();
+    if !kind.is_file() {
+        return None;
+    }
+    BufReader::new(file)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let line = String::from_utf8_lossy(&line).into_owned();
+            let fields: Vec<&str> = line.trim().split(':').collect();
+            (fields.get(2)?.trim().parse::<u32>().ok()? == uid)
+                .then(|| fields.get(5).map(|h| h.to_string()).unwrap_or_default())
+        })
+        .filter(|home| !home.is_empty())
+}
+
+/// runc's `HOME` for a user without a passwd entry.
 pub fn default_home(envs: &mut HashMap<String, String>) {
     if envs.get("HOME").is_none_or(|h| h.is_empty()) {
         envs.insert("HOME".to_string(), "/".to_string());
@@ -294,6 +371,58 @@ mod tests {
         let mut envs = HashMap::from([("HOME".to_string(), "/home/u".to_string())]);
         default_home(&mut envs);
         assert_eq!(envs["HOME"], "/home/u");
+    }
+
+    #[test]
+    fn home_is_read_from_passwd_as_runc_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(
+            &passwd,
+            "root:x:0:0:root:/root:/bin/sh\n\
+             \x20 u:x:1000:1000::/home/u:/bin/sh \r\n\
+             again:x:1000:1000::/other:/bin/sh\n\
+             nohome:x:2000:2000:::/bin/sh\n\
+             not a line\n\
+             short:x:3000\n",
+        )
+        .unwrap();
+        assert_eq!(passwd_home(&passwd, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(&passwd, 1000).as_deref(), Some("/home/u"));
+        assert_eq!(passwd_home(&passwd, 2000), None);
+        assert_eq!(passwd_home(&passwd, 3000), None);
+        assert_eq!(passwd_home(&passwd, 4242), None);
+        assert_eq!(passwd_home(&dir.path().join("missing"), 0), None);
+        // A FIFO is not read (opening it for reading would wait for a writer).
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(passwd_home(&fifo, 0), None);
+        assert_eq!(passwd_home(Path::new("/dev/zero"), 0), None);
+    }
+
+    #[test]
+    fn only_a_process_without_home_gets_the_stand_in() {
+        let with = |env: &[&str]| {
+            let mut p = Process::default();
+            p.set_env(Some(env.iter().map(|e| e.to_string()).collect()));
+            p
+        };
+        for env in [&[][..], &["PATH=/bin"], &["HOME="], &["HOME=/x", "HOME="]] {
+            let mut p = with(env);
+            assert!(lacks_home(Some(&p)), "{env:?}");
+            assert!(stand_in_home(&mut p), "{env:?}");
+            assert_eq!(p.env().as_ref().unwrap().last().unwrap(), "HOME=/");
+            assert!(!lacks_home(Some(&p)));
+        }
+        for env in [&["HOME=/x"][..], &["HOME=", "HOME=/y"]] {
+            let mut p = with(env);
+            assert!(!stand_in_home(&mut p), "{env:?}");
+            assert_eq!(
+                p.env().as_deref(),
+                Some(&with(env).env().clone().unwrap()[..])
+            );
+        }
+        assert!(lacks_home(None));
     }
 
     #[test]

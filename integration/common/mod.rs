@@ -64,6 +64,30 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A C program of `integration/probes/` built with gcc (`gcc_args` before `-o OUT SOURCE`) at
+/// `out`, or copied from the build the environment variable `prebuilt` names: the systemd host
+/// has no compiler, so scripts/test.sh builds the probes outside it.
+pub fn probe(out: &Path, source: &str, gcc_args: &[&str], prebuilt: &str) -> PathBuf {
+    if let Some(built) = std::env::var_os(prebuilt) {
+        fs::copy(&built, out).unwrap_or_else(|e| panic!("{prebuilt} names no probe: {e}"));
+        return out.to_path_buf();
+    }
+    let src = repo().join("integration/probes").join(source);
+    let built = Command::new("gcc")
+        .args(gcc_args)
+        .arg("-o")
+        .arg(out)
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("gcc is needed to build {source}: {e}"));
+    assert!(
+        built.status.success(),
+        "gcc {source}: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    out.to_path_buf()
+}
+
 /// The busybox rootfs every bundle uses (read-only), built once per test run.
 pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();

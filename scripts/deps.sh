@@ -2,7 +2,7 @@
 # Installs what building and testing berth needs on a fresh Debian machine (as root):
 # a Rust toolchain must already be there (rustup); everything else comes from Debian.
 #   busybox-static  the root filesystem of every test container
-#   libseccomp-dev, pkg-config  libcontainer's seccomp support links libseccomp
+#   libseccomp-dev, pkg-config  libseccomp, linked statically (libseccomp.a; .cargo/config.toml)
 #   gcc, libc6-dev  static C probes the tests run inside containers (and runc's suite builds)
 #   bats, jq        the bats suite
 #   runc, crun      the runtimes berth is compared with (bats against runc/crun, benchmarks)

@@ -255,7 +255,9 @@ fn run_and_exec_processes_exe_cannot_be_reopened_for_writing() {
 /// process in the container, at `create` already, before the seccomp filter and the LSM
 /// profile of the exec (libcontainer does it with `getpwuid`). berth reads the container's
 /// /etc/passwd itself, as runc does: `HOME` is the user's home, `/` for a user without an
-/// entry, and the module's constructor never runs (it would leave a file in /marks).
+/// entry, and the module's constructor never runs (it would leave a file in /marks; with
+/// bcf7ae8's berth it left `loaded-by-1` at `create`). The file is read before init's seccomp
+/// filter is loaded, as runc reads it, so a profile that refuses `open` changes nothing.
 #[test]
 fn image_nss_modules_never_load_into_berths_processes() {
     let rt = Runtime::new("sec-nss");
@@ -267,7 +269,12 @@ fn image_nss_modules_never_load_into_berths_processes() {
         .status()
         .unwrap();
     assert!(copied.success(), "cannot copy the rootfs");
-    for lib in ["lib", "lib/x86_64-linux-gnu", "usr/lib", "usr/lib/x86_64-linux-gnu"] {
+    for lib in [
+        "lib",
+        "lib/x86_64-linux-gnu",
+        "usr/lib",
+        "usr/lib/x86_64-linux-gnu",
+    ] {
         let dir = image.join(lib);
         fs::create_dir_all(&dir).unwrap();
         probe(
@@ -312,6 +319,43 @@ fn image_nss_modules_never_load_into_berths_processes() {
     assert_eq!(home(&["--user", "65534"]), "/nonexistent");
     assert_eq!(home(&["--user", "4242"]), "/");
     assert_eq!(home(&["--env", "HOME=/given"]), "/given");
+    // A process file without HOME, as containerd passes one.
+    let process = rt.dir.join("process.json");
+    let mut p = b.config["process"].clone();
+    p["args"] = serde_json::json!(["sh", "-c", "echo $HOME"]);
+    p["env"] = serde_json::json!(["PATH=/bin"]);
+    fs::write(&process, p.to_string()).unwrap();
+    let out = rt.run(&["exec", "--process", process.to_str().unwrap(), &id]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "/root");
     rt.run(&["delete", "-f", &id]).ok();
     assert_eq!(loaded(), Vec::<String>::new(), "loaded by exec");
+
+    // Under a seccomp profile that refuses every open: berth reads /etc/passwd before it
+    // loads init's filter, as runc does, so init's HOME is still the user's.
+    let id = rt.id("filtered");
+    let mut b = rt.bundle(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["root"] = serde_json::json!({ "path": image, "readonly": false });
+        c["process"]["env"] = serde_json::json!(["PATH=/bin"]);
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{
+                "names": ["open", "openat", "openat2"],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": 1
+            }]
+        });
+    });
+    let init = rt.create_start(&id, &b);
+    let environ = fs::read(format!("/proc/{init}/environ")).unwrap();
+    let environ: Vec<&[u8]> = environ.split(|&c| c == 0).collect();
+    assert!(
+        environ.contains(&&b"HOME=/root"[..]),
+        "init's environment: {:?}",
+        String::from_utf8_lossy(&environ.join(&b' '))
+    );
+    rt.run(&["delete", "-f", &id]).ok();
+    assert_eq!(loaded(), Vec::<String>::new(), "loaded under seccomp");
 }

@@ -21,10 +21,11 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use libcontainer::oci_spec::runtime::{Process, Spec};
 use libcontainer::workload::{
@@ -45,6 +46,9 @@ pub struct RuncExecutor {
     /// Whether the process's `HOME` is berth's stand-in, to be replaced by the user's home
     /// directory from the container's `/etc/passwd` ([`stand_in_home`]).
     home_from_passwd: bool,
+    /// That home, once read: in `validate`, before init's seccomp filter is loaded (berth's
+    /// reading of the file must neither be refused by the profile nor reach its agent).
+    home: OnceLock<Option<String>>,
 }
 
 impl RuncExecutor {
@@ -54,7 +58,16 @@ impl RuncExecutor {
             report_exec_error,
             own_path: std::env::var("PATH").unwrap_or_default(),
             home_from_passwd,
+            home: OnceLock::new(),
         }
+    }
+
+    /// The user's home from the container's `/etc/passwd`, read once. Here the process is in
+    /// the container with its user and capabilities: it reads the file as runc's init does.
+    fn passwd_home(&self) -> Option<String> {
+        self.home
+            .get_or_init(|| passwd_home(Path::new(PASSWD), unistd::getuid().as_raw()))
+            .clone()
     }
 
     /// The process's `PATH`, else berth's.
@@ -110,6 +123,11 @@ impl Executor for RuncExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        if self.home_from_passwd {
+            // libcontainer calls validate before setup_envs, and berth loads init's filter
+            // right after this validate (`seccomp::FilterExecutor`).
+            self.passwd_home();
+        }
         let Some(args) = args(spec) else {
             return Ok(());
         };
@@ -120,9 +138,7 @@ impl Executor for RuncExecutor {
 
     fn setup_envs(&self, mut envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
         if self.home_from_passwd {
-            // Here the process is in the container, with its user and capabilities: it reads
-            // the container's /etc/passwd as runc's init does.
-            match passwd_home(Path::new(PASSWD), unistd::getuid().as_raw()) {
+            match self.passwd_home() {
                 Some(home) => envs.insert("HOME".to_string(), home),
                 None => envs.remove("HOME"),
             };
@@ -206,30 +222,34 @@ pub fn stand_in_home(process: &mut Process) -> bool {
     true
 }
 
+/// The most of a passwd file berth reads: a bound on the memory a file without line ends
+/// could take.
+const PASSWD_MAX: u64 = 16 << 20;
+
 /// The home directory of `uid` in the passwd file at `path`, read as runc reads it (the first
 /// entry with that uid; `NAME:PASSWORD:UID:GID:GECOS:HOME:SHELL`); `None` without such an
-/// entry, with an empty home, or when the file cannot be read. Only a regular file is read: a
-/// FIFO or a device there must not stop the process.
+/// entry, with an empty home (runc's HOME is then empty, berth's `/`, as before it read the
+/// file itself), a home that is not UTF-8, or when the file cannot be read. Only a regular
+/// file is read: a FIFO or a device there must not stop the process or become its terminal.
 fn passwd_home(path: &Path, uid: u32) -> Option<String> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .ok()?;
-    let kind = file.metadata().ok()?.file_type();
-    if !kind.is_file() {
+    if !file.metadata().ok()?.file_type().is_file() {
         return None;
     }
-    BufReader::new(file)
+    let home = BufReader::new(file.take(PASSWD_MAX))
         .split(b'\n')
         .map_while(Result::ok)
         .find_map(|line| {
-            let line = String::from_utf8_lossy(&line).into_owned();
-            let fields: Vec<&str> = line.trim().split(':').collect();
-            (fields.get(2)?.trim().parse::<u32>().ok()? == uid)
-                .then(|| fields.get(5).map(|h| h.to_string()).unwrap_or_default())
-        })
-        .filter(|home| !home.is_empty())
+            let fields: Vec<&[u8]> = line.trim_ascii().split(|&b| b == b':').collect();
+            let entry_uid = std::str::from_utf8(fields.get(2)?).ok()?.trim();
+            (entry_uid.parse::<u32>().ok()? == uid)
+                .then(|| fields.get(5).copied().unwrap_or_default().to_vec())
+        })?;
+    String::from_utf8(home).ok().filter(|home| !home.is_empty())
 }
 
 /// runc's `HOME` for a user without a passwd entry.
@@ -384,7 +404,10 @@ mod tests {
              again:x:1000:1000::/other:/bin/sh\n\
              nohome:x:2000:2000:::/bin/sh\n\
              not a line\n\
-             short:x:3000\n",
+             short:x:3000\n"
+                .bytes()
+                .chain(*b"latin1:x:5000:5000::/home/\xe9:/bin/sh\n")
+                .collect::<Vec<u8>>(),
         )
         .unwrap();
         assert_eq!(passwd_home(&passwd, 0).as_deref(), Some("/root"));
@@ -392,6 +415,8 @@ mod tests {
         assert_eq!(passwd_home(&passwd, 2000), None);
         assert_eq!(passwd_home(&passwd, 3000), None);
         assert_eq!(passwd_home(&passwd, 4242), None);
+        // Not UTF-8: no HOME from it (libcontainer skipped such a home too).
+        assert_eq!(passwd_home(&passwd, 5000), None);
         assert_eq!(passwd_home(&dir.path().join("missing"), 0), None);
         // A FIFO is not read (opening it for reading would wait for a writer).
         let fifo = dir.path().join("fifo");

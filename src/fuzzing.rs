@@ -31,6 +31,10 @@ pub fn create_checks(json: &[u8], bundle: &Path) -> Result<()> {
     let cgroup_path = launch::cgroup_path_of(&spec, ID, false)?;
     let placement = Placement::new(&cgroup_path, false).context("invalid cgroupsPath")?;
     let mut prepared = prepare::spec(&spec, bundle, &cgroup_path)?;
+    let home_from_passwd = prepared
+        .process_mut()
+        .as_mut()
+        .is_some_and(workload::stand_in_home);
     let _view = CgroupView::plan(
         &mut prepared,
         &placement.cgroup,
@@ -38,7 +42,7 @@ pub fn create_checks(json: &[u8], bundle: &Path) -> Result<()> {
     );
     serde_json::to_vec(&prepared).context("cannot write the prepared config")?;
     seccomp::check_agent(&spec)?;
-    let runner = workload::RuncExecutor::new(true, workload::lacks_home(spec.process().as_ref()));
+    let runner = workload::RuncExecutor::new(true, home_from_passwd);
     seccomp::plan_init(&spec, ID, bundle, runner)?;
     let rules = devices::rules(&spec)?;
     devices::program(&devices::Policy::of(&rules)?);

@@ -150,6 +150,11 @@ fn create_with(
         rootless::check_without_cgroup(&spec, private_pidns)?;
     }
     let mut prepared_spec = prepare::spec(&spec, &bundle, &cgroup_path)?;
+    // libcontainer must not look init's user up itself: berth's executor finds its HOME.
+    let home_from_passwd = prepared_spec
+        .process_mut()
+        .as_mut()
+        .is_some_and(workload::stand_in_home);
     if no_cgroup {
         // Nothing for libcontainer's cgroup manager to do (device rules are not enforceable
         // without a cgroup: runc ignores them for a rootless container too).
@@ -201,9 +206,7 @@ fn create_with(
     }
     seccomp::check_agent(&spec)?;
     // The filter and the startContainer hooks, which berth's executor loads and runs in init.
-    // init's HOME, when the config gives none, is berth's to find (`workload::stand_in_home`,
-    // which `prepare::spec` applied).
-    let runner = RuncExecutor::new(true, workload::lacks_home(spec.process().as_ref()));
+    let runner = RuncExecutor::new(true, home_from_passwd);
     let init = seccomp::plan_init(&spec, id, &bundle, runner)?;
     if let Some(pid_file) = &opts.pid_file {
         check_parent_dir(pid_file, "pid file")?;

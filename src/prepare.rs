@@ -62,12 +62,6 @@ pub fn spec(original: &Spec, bundle: &Path, cgroup_path: &Path) -> Result<Spec> 
         spec.set_linux(Some(linux));
     }
     crate::seccomp::lend_for_init(&mut spec, original);
-    // libcontainer must not look init's user up itself (see `workload::stand_in_home`).
-    if let Some(mut process) = spec.process().clone() {
-        if crate::workload::stand_in_home(&mut process) {
-            spec.set_process(Some(process));
-        }
-    }
     // berth runs them itself, in init's executor (see `hooks::StartContainer`).
     if let Some(mut hooks) = spec.hooks().clone() {
         if hooks.start_container().is_some() {

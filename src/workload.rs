@@ -194,7 +194,7 @@ const PASSWD: &str = "/etc/passwd";
 
 /// Whether a process's environment leaves it without a `HOME`: none, or (as libcontainer reads
 /// the list, the last one counting) an empty one.
-pub fn lacks_home(process: Option<&Process>) -> bool {
+fn lacks_home(process: Option<&Process>) -> bool {
     process
         .and_then(|p| p.env().as_ref())
         .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("HOME=")))

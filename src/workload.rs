@@ -194,9 +194,10 @@ const PASSWD: &str = "/etc/passwd";
 
 /// Whether a process's environment leaves it without a `HOME`: none, or (as libcontainer reads
 /// the list, the last one counting) an empty one.
-fn lacks_home(process: Option<&Process>) -> bool {
+fn lacks_home(process: &Process) -> bool {
     process
-        .and_then(|p| p.env().as_ref())
+        .env()
+        .as_ref()
         .and_then(|env| env.iter().rev().find_map(|e| e.strip_prefix("HOME=")))
         .is_none_or(str::is_empty)
 }
@@ -213,7 +214,7 @@ fn lacks_home(process: Option<&Process>) -> bool {
 /// seccomp filter berth loads and before the exec that applies an LSM profile. With a `HOME`
 /// in its environment libcontainer asks nothing.
 pub fn stand_in_home(process: &mut Process) -> bool {
-    if !lacks_home(Some(process)) {
+    if !lacks_home(process) {
         return false;
     }
     let mut env = process.env().clone().unwrap_or_default();
@@ -434,10 +435,10 @@ mod tests {
         };
         for env in [&[][..], &["PATH=/bin"], &["HOME="], &["HOME=/x", "HOME="]] {
             let mut p = with(env);
-            assert!(lacks_home(Some(&p)), "{env:?}");
+            assert!(lacks_home(&p), "{env:?}");
             assert!(stand_in_home(&mut p), "{env:?}");
             assert_eq!(p.env().as_ref().unwrap().last().unwrap(), "HOME=/");
-            assert!(!lacks_home(Some(&p)));
+            assert!(!lacks_home(&p));
         }
         for env in [&["HOME=/x"][..], &["HOME=", "HOME=/y"]] {
             let mut p = with(env);
@@ -447,7 +448,9 @@ mod tests {
                 Some(&with(env).env().clone().unwrap()[..])
             );
         }
-        assert!(lacks_home(None));
+        let mut no_env = Process::default();
+        no_env.set_env(None);
+        assert!(lacks_home(&no_env));
     }
 
     #[test]

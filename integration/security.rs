@@ -269,6 +269,12 @@ fn image_nss_modules_never_load_into_berths_processes() {
         .status()
         .unwrap();
     assert!(copied.success(), "cannot copy the rootfs");
+    let module = probe(
+        &rt.dir.join("libnss_berthtest.so.2"),
+        "nss-module.c",
+        &["-shared", "-fPIC", "-O1"],
+        "BERTH_NSS_MODULE",
+    );
     for lib in [
         "lib",
         "lib/x86_64-linux-gnu",
@@ -277,12 +283,7 @@ fn image_nss_modules_never_load_into_berths_processes() {
     ] {
         let dir = image.join(lib);
         fs::create_dir_all(&dir).unwrap();
-        probe(
-            &dir.join("libnss_berthtest.so.2"),
-            "nss-module.c",
-            &["-shared", "-fPIC", "-O1"],
-            "BERTH_NSS_MODULE",
-        );
+        fs::copy(&module, dir.join("libnss_berthtest.so.2")).unwrap();
     }
     fs::write(
         image.join("etc/nsswitch.conf"),
